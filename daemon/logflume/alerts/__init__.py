@@ -1,0 +1,1 @@
+"""Alert channels: deliver alert events (log, webhook, Slack, e-mail, PagerDuty)."""

@@ -1,0 +1,72 @@
+"""The exception tree of logflume.
+
+    LogflumeError
+    ├── ConfigError            a config file that cannot be loaded or validated
+    ├── SourceError            a source cannot open or read what it was given
+    ├── CheckpointError        the checkpoint store cannot be read or written
+    ├── SinkError              a sink failed to deliver
+    │   ├── RetryableSinkError     transient: connection, timeout, 429, 5xx — retried with backoff
+    │   └── FatalSinkError         permanent: auth, bad request — the runner stops retrying
+    └── AlertError             an alert channel failed to deliver
+
+Library errors are converted at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class LogflumeError(Exception):
+    """Base of every error logflume raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a config file: where (YAML key path and line) and what."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path or "<root>"
+        if self.line is not None:
+            where = f"{where} (line {self.line})"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ConfigError(LogflumeError):
+    """A config file failed to load or validate; carries every issue found."""
+
+    issues: list[ConfigIssue] = field(default_factory=list)
+    file: str | None = None
+
+    def __str__(self) -> str:
+        head = f"invalid config {self.file}" if self.file else "invalid config"
+        return head + "\n" + "\n".join(f"  {issue}" for issue in self.issues)
+
+
+class SourceError(LogflumeError):
+    """A source could not open or read a file."""
+
+
+class CheckpointError(LogflumeError):
+    """The checkpoint store could not be read or written."""
+
+
+class SinkError(LogflumeError):
+    """A sink failed to deliver a batch."""
+
+
+class RetryableSinkError(SinkError):
+    """A transient failure: the same request may succeed later."""
+
+
+class FatalSinkError(SinkError):
+    """A permanent failure: retrying the same request cannot succeed."""
+
+
+class AlertError(LogflumeError):
+    """An alert channel failed to deliver."""

@@ -1,0 +1,1 @@
+"""Sinks: the sink protocol, the shared runner (batching, retry, acknowledgement) and backends."""

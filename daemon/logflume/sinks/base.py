@@ -1,0 +1,54 @@
+"""The sink protocol: what a backend implements. Everything else is the runner's job.
+
+A sink only *classifies* outcomes (Vector's model). ``write`` either
+
+* returns a :class:`WriteResult` — ``retry`` lists events that failed transiently and should be
+  sent again (e.g. bulk items answered 429), ``rejected`` lists events the backend refused for
+  good with its reason (they go to the dead-letter file); everything else was accepted; or
+* raises :class:`~logflume.errors.RetryableSinkError` when the whole request failed transiently
+  (connection refused, timeout, 5xx), or :class:`~logflume.errors.FatalSinkError` when it cannot
+  succeed as configured (auth refused, unknown index settings).
+
+Backoff, jitter, attempt limits, batching and buffering live in :mod:`logflume.sinks.runner`,
+shared by every sink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from logflume.events import Event
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """The per-event outcome of one write; events named in neither list were accepted."""
+
+    retry: list[Event] = field(default_factory=list)
+    rejected: list[tuple[Event, str]] = field(default_factory=list)
+
+
+ACCEPTED = WriteResult()
+
+
+class Sink(Protocol):
+    """A storage backend. One instance per configured sink; the runner calls it from one task."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect and prepare (create tables, templates, buckets). May raise SinkError."""
+
+    async def write(self, events: list[Event]) -> WriteResult:
+        """Deliver ``events``; return only once the backend holds what it reports accepted."""
+
+    async def sync(self) -> None:
+        """Make everything accepted so far durable; called before checkpoints are written."""
+
+    async def close(self) -> None:
+        """Release connections and files; must be safe to call after a failed ``open``."""
+
+    async def check(self) -> str:
+        """Probe connectivity, auth and write permission without writing events; return a
+        one-line description of what was checked, raise SinkError on failure."""

@@ -1,0 +1,48 @@
+"""Config of the file sink."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from logflume.models import StrictModel
+from logflume.sinks.config import SinkCommonConfig
+from logflume.units import ByteSize, Duration
+
+
+class RotationConfig(StrictModel):
+    max_size: ByteSize | None = Field(100 * 1000**2, gt=0, description="Rotate a file at this size.")
+    max_age: Duration | None = Field(None, gt=0, description="Rotate a file open for this long.")
+
+
+class RetentionConfig(StrictModel):
+    max_files: int | None = Field(None, gt=0, description="Keep at most this many rotated files per path.")
+    max_age: Duration | None = Field(None, gt=0, description="Delete rotated files older than this.")
+
+
+class FileSinkConfig(SinkCommonConfig):
+    type: Literal["file"]
+    path: str = Field(
+        ...,
+        min_length=1,
+        description="Output path template: {source} and strftime fields (UTC, time of writing).",
+    )
+    rotation: RotationConfig = Field(default_factory=RotationConfig)  # type: ignore[arg-type]
+    compression: Literal["gzip", "none"] = Field("gzip", description="Compress rotated/closed files.")
+    compression_level: int = Field(6, ge=1, le=9, description="gzip level for closed files.")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)  # type: ignore[arg-type]
+    file_mode: int = Field(0o640, ge=0, le=0o777, description="Permissions of files created.")
+    fsync: Literal["checkpoint", "always", "never"] = Field(
+        "checkpoint",
+        description="checkpoint: fsync before each checkpoint is written; always: after each batch.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _template(cls, path: str) -> str:
+        try:
+            path.format(source="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"invalid path template: only {{source}} may be used ({exc})") from exc
+        return path

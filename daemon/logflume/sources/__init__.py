@@ -1,0 +1,1 @@
+"""Sources: file discovery, identity, reading through rotation, and checkpoints."""

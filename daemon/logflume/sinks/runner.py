@@ -91,6 +91,10 @@ class SinkRunner:
         if self._task is not None:
             self._task.cancel()
 
+    async def sync(self) -> None:
+        """Make what this sink acknowledged durable (called before checkpoints are saved)."""
+        await self.sink.sync()
+
     async def _run(self) -> None:
         closing = False
         while not closing:

@@ -1,0 +1,79 @@
+"""Finding files: include/exclude globs, and a wake-up when the filesystem reports a change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import glob
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+log = logging.getLogger("logflume.sources")
+
+
+def expand(include: Iterable[str], exclude: Iterable[str]) -> list[str]:
+    """Regular files matching any include glob and no exclude glob, sorted, as absolute paths."""
+    excluded = [os.path.abspath(p) for p in exclude]
+    found: set[str] = set()
+    for pattern in include:
+        for path in glob.iglob(os.path.abspath(pattern), recursive="**" in pattern):
+            if any(fnmatch.fnmatch(path, ex) for ex in excluded):
+                continue
+            if os.path.isfile(path):
+                found.add(path)
+    return sorted(found)
+
+
+def watch_roots(include: Iterable[str]) -> list[str]:
+    """The deepest existing directories above each glob's first wildcard."""
+    roots: set[str] = set()
+    for pattern in include:
+        parts = Path(os.path.abspath(pattern)).parts
+        fixed: list[str] = []
+        for part in parts:
+            if glob.has_magic(part):
+                break
+            fixed.append(part)
+        root = Path(*fixed) if fixed else Path("/")
+        if root.is_file():
+            root = root.parent
+        while not root.exists() and root != root.parent:
+            root = root.parent
+        roots.add(str(root))
+    return sorted(roots)
+
+
+class Wakeup:
+    """Wakes every waiter at once; a waiter that misses a wake-up still wakes on its timeout."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+
+async def watch_changes(roots: list[str], wakeup: Wakeup, stop: asyncio.Event) -> None:
+    """Fire ``wakeup`` on filesystem events under ``roots`` (inotify via watchfiles).
+
+    When events are unavailable (no inotify, a network filesystem, watch limit reached) this
+    returns and the callers keep polling, which is the fallback.
+    """
+    try:
+        from watchfiles import awatch
+    except ImportError:  # pragma: no cover - watchfiles is a dependency
+        return
+    try:
+        async for _ in awatch(*roots, stop_event=stop, debounce=50, step=20, recursive=True):
+            wakeup.fire()
+    except (OSError, RuntimeError) as exc:
+        log.warning("Filesystem events unavailable, polling only", extra={"error": str(exc)})

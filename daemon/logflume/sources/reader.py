@@ -1,0 +1,214 @@
+"""Reading one file identity: whole lines in chunks, through rotation, truncation and deletion.
+
+A reader hands the pipeline :class:`RawChunk` s of complete lines. It never holds more than one
+chunk plus one partial line, and it waits on the bounded queue when the pipeline is behind, which
+pauses reading (backpressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import os
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from logflume.events import Ack, DeadLetter, RawChunk
+from logflume.sources.config import SourceConfig
+from logflume.sources.discovery import Wakeup
+from logflume.sources.state import FileState
+
+log = logging.getLogger("logflume.sources")
+
+
+class ReaderHost(Protocol):
+    """What a reader needs from its source."""
+
+    name: str
+    config: SourceConfig
+    wakeup: Wakeup
+
+    def new_ack(self, state: FileState, end_offset: int) -> Ack: ...
+
+    def reachable(self, state: FileState) -> bool: ...
+
+    def stopping(self) -> bool: ...
+
+
+Emit = Callable[[RawChunk], Awaitable[None]]
+
+
+class LineSplitter:
+    """Cuts a byte stream into whole lines, enforcing max_line_bytes.
+
+    ``feed`` returns the complete lines (ending in b"\\n") and dead letters for lines that were too
+    long. ``position`` is the stream offset just past what was returned or skipped.
+    """
+
+    def __init__(self, start: int, max_line: int, source: str, path: str) -> None:
+        self.position = start
+        self.max_line = max_line
+        self.partial = b""
+        self.skipping = False  # inside an over-long line: drop bytes up to its newline
+        self.source = source
+        self.path = path
+
+    def feed(self, data: bytes) -> tuple[bytes, int, list[DeadLetter]]:
+        """Returns (lines, offset of lines[0], dead letters)."""
+        dead: list[DeadLetter] = []
+        if self.skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                self.position += len(data)
+                return b"", self.position, dead
+            self.position += newline + 1
+            data = data[newline + 1 :]
+            self.skipping = False
+        buf = self.partial + data if self.partial else data
+        start = self.position
+        # Lines wholly inside ``data`` are at most len(data) <= max_line bytes (the reader reads
+        # no more than that at once), so only the first line can be too long.
+        first = buf.find(b"\n")
+        if first > self.max_line or (first < 0 and len(buf) > self.max_line):
+            dead.append(self._too_long(start, buf[: self.max_line], first + 1 if first >= 0 else None))
+            if first < 0:
+                self.skipping = True
+                self.partial = b""
+                self.position += len(buf)
+                return b"", self.position, dead
+            buf = buf[first + 1 :]
+            start += first + 1
+            self.position = start
+        last = buf.rfind(b"\n")
+        if last < 0:
+            self.partial = buf
+            return b"", start, dead
+        lines = buf[: last + 1]
+        self.partial = buf[last + 1 :]
+        self.position = start + len(lines)
+        return lines, start, dead
+
+    def flush(self) -> tuple[bytes, int]:
+        """The last line of a file that ends without a newline (only when the file is final)."""
+        if not self.partial:
+            return b"", self.position
+        lines, start = self.partial + b"\n", self.position
+        self.position += len(self.partial)
+        self.partial = b""
+        return lines, start
+
+    def _too_long(self, offset: int, head: bytes, size: int | None) -> DeadLetter:
+        what = f"{size} bytes" if size is not None else "more bytes than that"
+        return DeadLetter(
+            self.source,
+            self.path,
+            offset,
+            f"line exceeds max_line_bytes ({self.max_line}): {what}; cut to the limit",
+            head.decode("utf-8", "replace"),
+        )
+
+
+class FileReader:
+    """Follows one file identity from ``state.read_offset`` until it is gone, or the source stops."""
+
+    def __init__(self, host: ReaderHost, state: FileState, path: str, compressed: bool, emit: Emit) -> None:
+        self.host = host
+        self.state = state
+        self.path = path
+        self.compressed = compressed
+        self.emit = emit
+        self.bytes_read = 0
+        cfg = host.config
+        # Never read more than a line may hold: then only a chunk's first line can be too long.
+        self.read_size = min(cfg.read_bytes, cfg.max_line_bytes)
+        self.splitter = LineSplitter(state.read_offset, cfg.max_line_bytes, host.name, path)
+
+    async def _send(self, lines: bytes, start: int, dead: list[DeadLetter]) -> None:
+        end = self.splitter.position
+        if not lines and not dead and end == self.state.read_offset:
+            return
+        ack = self.host.new_ack(self.state, end)
+        self.state.read_offset = end
+        await self.emit(RawChunk(self.host.name, self.state.fingerprint, self.path, start, lines, ack, dead))
+
+    async def run(self) -> bool:
+        """Read until the file is finished; True when it was read to its final end."""
+        if self.compressed:
+            return await self._run_gzip()
+        return await self._run_plain()
+
+    async def _run_plain(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            log.warning("Cannot open file", extra={"path": self.path, "error": exc.strerror})
+            return False
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != (self.state.dev, self.state.ino):
+                return False  # replaced between discovery and open: discovery will look again
+            return await self._follow(fd)
+        finally:
+            os.close(fd)
+
+    async def _follow(self, fd: int) -> bool:
+        host, state, splitter = self.host, self.state, self.splitter
+        cfg = host.config
+        idle_since = time.monotonic()
+        while not host.stopping():
+            position = splitter.position + len(splitter.partial)
+            data = await asyncio.to_thread(os.pread, fd, self.read_size, position)
+            if data:
+                self.bytes_read += len(data)
+                lines, start, dead = splitter.feed(data)
+                await self._send(lines, start, dead)
+                idle_since = time.monotonic()
+                continue
+            st = os.fstat(fd)
+            if st.st_size < position or state.truncated:
+                # copytruncate: what this identity still had is in the copy, if it matches a glob.
+                log.info("File truncated", extra={"path": self.path, "offset": position})
+                state.truncated = True
+                return False
+            gone = st.st_nlink == 0 or not host.reachable(state)
+            if gone and time.monotonic() - idle_since >= cfg.rotate_wait:
+                lines, start = splitter.flush()
+                await self._send(lines, start, [])
+                log.info("File finished", extra={"path": self.path, "offset": splitter.position})
+                return True
+            await host.wakeup.wait(cfg.poll_interval)
+        return False
+
+    async def _run_gzip(self) -> bool:
+        splitter = self.splitter
+        try:
+            handle = await asyncio.to_thread(gzip.open, self.path, "rb")
+        except OSError as exc:
+            log.warning("Cannot open file", extra={"path": self.path, "error": exc.strerror})
+            return False
+        try:
+            skip = self.state.read_offset
+            while skip > 0 and not self.host.stopping():
+                skipped = len(await asyncio.to_thread(handle.read, min(skip, 1 << 20)))
+                if not skipped:
+                    return True  # nothing left past the checkpoint
+                skip -= skipped
+            while not self.host.stopping():
+                data = await asyncio.to_thread(handle.read, self.read_size)
+                if not data:
+                    lines, start = splitter.flush()
+                    await self._send(lines, start, [])
+                    return True
+                self.bytes_read += len(data)
+                lines, start, dead = splitter.feed(data)
+                await self._send(lines, start, dead)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            # Still being written by the rotator, or corrupt: keep what was complete, retry later.
+            log.info("Compressed file incomplete", extra={"path": self.path, "error": str(exc)})
+            self.splitter.partial = b""
+        finally:
+            handle.close()
+        return False

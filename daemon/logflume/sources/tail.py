@@ -1,0 +1,262 @@
+"""A file source: discovers files, runs one reader per file identity, tracks acks and checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from logflume.events import Ack, RawChunk
+from logflume.sources.checkpoint import CheckpointStore, FileCheckpoint
+from logflume.sources.config import SourceConfig
+from logflume.sources.discovery import Wakeup, expand, watch_changes, watch_roots
+from logflume.sources.fingerprint import fingerprint_path, is_gzip
+from logflume.sources.reader import FileReader
+from logflume.sources.state import FileState
+
+log = logging.getLogger("logflume.sources")
+
+# Checkpoints of files not seen for this long are forgotten.
+CHECKPOINT_TTL = 7 * 86400.0
+
+
+@dataclass
+class SourceStats:
+    files_open: int = 0
+    files_finished: int = 0
+    bytes_read: int = 0
+    chunks: int = 0
+
+
+class FileSource:
+    """Follows every file matching the source's globs."""
+
+    def __init__(self, config: SourceConfig, state_dir: Path, emit: Callable[[RawChunk], Awaitable[None]]) -> None:
+        self.name = config.name
+        self.config = config
+        self.wakeup = Wakeup()
+        self.stats = SourceStats()
+        self.store = CheckpointStore(state_dir / "checkpoints" / f"{config.name}.json")
+        self.files: dict[str, FileState] = {}  # fingerprint -> state
+        self._emit = emit
+        self._present: dict[tuple[int, int], str] = {}  # (dev, ino) -> path, from the last scan
+        self._gz_done: set[tuple[int, int, int, int]] = set()
+        self._gz_fingerprints: dict[tuple[int, int, int, int], str | None] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+        self._dirty = False
+        self._first_scan = True
+        self._checkpoints: dict[str, FileCheckpoint] = {}
+
+    # -- what readers ask -------------------------------------------------------------------
+
+    def new_ack(self, state: FileState, end_offset: int) -> Ack:
+        ack = Ack(state.fingerprint, end_offset, self._acked)
+        state.pending.append(ack)
+        self.stats.chunks += 1
+        return ack
+
+    def reachable(self, state: FileState) -> bool:
+        path = self._present.get((state.dev, state.ino))
+        if path is not None:
+            state.path = path
+        return path is not None
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _acked(self, ack: Ack) -> None:
+        state = self.files.get(ack.key)
+        if state is not None and state.complete(ack):
+            state.updated = time.time()
+            self._dirty = True
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def load_checkpoints(self) -> None:
+        self._checkpoints = self.store.load()
+
+    def checkpoint_due(self) -> bool:
+        return self._dirty
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def snapshot(self) -> dict[str, FileCheckpoint]:
+        """The acknowledged offsets now; save them once the sinks synced (``save_checkpoints``)."""
+        self._dirty = False
+        now = time.time()
+        merged = {fp: cp for fp, cp in self._checkpoints.items() if now - cp.updated < CHECKPOINT_TTL}
+        for fp, state in self.files.items():
+            merged[fp] = FileCheckpoint(state.path, state.dev, state.ino, state.acked_offset, state.updated or now)
+        return merged
+
+    def save_checkpoints(self, snapshot: dict[str, FileCheckpoint] | None = None) -> None:
+        """Write a snapshot (by default, the offsets acknowledged now)."""
+        merged = self.snapshot() if snapshot is None else snapshot
+        self._checkpoints = merged
+        self.store.save(merged)
+
+    def in_flight(self) -> int:
+        return sum(len(s.pending) for s in self.files.values())
+
+    def lag_bytes(self) -> dict[str, int]:
+        """Bytes each followed file has beyond what was read."""
+        lag: dict[str, int] = {}
+        for state in self.files.values():
+            if state.active:
+                try:
+                    lag[state.path] = max(0, os.stat(state.path).st_size - state.read_offset)
+                except OSError:
+                    continue
+        return lag
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Scan and follow until :meth:`stop`; then wait for readers to return."""
+        watcher = None
+        if self.config.watch == "auto":
+            roots = watch_roots(self.config.include)
+            watcher = asyncio.create_task(watch_changes(roots, self.wakeup, self._stop), name=f"watch:{self.name}")
+        try:
+            while not self._stop.is_set():
+                await asyncio.to_thread(self._scan_blocking_part)
+                self._start_readers()
+                await self.wakeup.wait(self.config.scan_interval)
+        finally:
+            if watcher is not None:
+                self._stop.set()
+                await watcher
+            if self._readers:
+                await asyncio.gather(*self._readers.values(), return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wakeup.fire()
+
+    # Discovery does blocking stat/read calls: it runs in a worker thread and only records what
+    # it found; readers are started on the loop by _start_readers.
+    def _scan_blocking_part(self) -> None:
+        limit = self.config.fingerprint_bytes
+        present: dict[tuple[int, int], str] = {}
+        found: list[tuple[str, str, os.stat_result, bool]] = []
+        for path in expand(self.config.include, self.config.exclude):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            compressed = path.endswith(".gz") or is_gzip(path)
+            if not compressed:
+                present[(st.st_dev, st.st_ino)] = path
+            fp = self._fingerprint(path, st, compressed, limit)
+            if fp is not None:
+                found.append((fp, path, st, compressed))
+        if self._first_scan:
+            found = self._orphans({fp for fp, *_ in found}) + found
+        self._present = present
+        self._found = found
+
+    def _fingerprint(self, path: str, st: os.stat_result, compressed: bool, limit: int) -> str | None:
+        if not compressed:
+            return fingerprint_path(path, limit, False)
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in self._gz_fingerprints:
+            self._gz_fingerprints[key] = fingerprint_path(path, limit, True)
+        return self._gz_fingerprints[key]
+
+    def _orphans(self, seen: set[str]) -> list[tuple[str, str, os.stat_result, bool]]:
+        """Checkpointed files rotated out of the globs while the daemon was down.
+
+        Looks in the directory each was last seen in for the same inode (renamed) or a
+        compressed copy of it, so its unread remainder is finished before anything else.
+        """
+        limit = self.config.fingerprint_bytes
+        out: list[tuple[str, str, os.stat_result, bool]] = []
+        for fp, cp in self._checkpoints.items():
+            if fp in seen:
+                continue
+            directory = os.path.dirname(cp.path)
+            base = os.path.basename(cp.path)
+            try:
+                entries = list(os.scandir(directory))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue
+                compressed = entry.name.endswith(".gz")
+                same_inode = (st.st_dev, st.st_ino) == (cp.dev, cp.ino)
+                if not (same_inode or (compressed and entry.name.startswith(base))):
+                    continue
+                if fingerprint_path(entry.path, limit, compressed) == fp:
+                    log.info("Finishing file rotated while stopped", extra={"path": entry.path, "offset": cp.offset})
+                    out.append((fp, entry.path, st, compressed))
+                    break
+        return out
+
+    def _start_readers(self) -> None:
+        first = self._first_scan
+        self._first_scan = False
+        by_inode = {(s.dev, s.ino): s for s in self.files.values() if s.active}
+        for fp, path, st, compressed in self._found:
+            holder = None if compressed else by_inode.get((st.st_dev, st.st_ino))
+            if holder is not None and holder.fingerprint != fp:
+                # Truncated and rewritten past the old offset between two looks: the inode now
+                # holds another identity; its reader must stop.
+                holder.truncated = True
+            state = self.files.get(fp)
+            if state is not None and state.active:
+                if not compressed and (st.st_dev, st.st_ino) == (state.dev, state.ino):
+                    state.path = path
+                continue
+            if compressed:
+                gz_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                if gz_key in self._gz_done:
+                    continue
+            if state is None:
+                cp = self._checkpoints.get(fp)
+                if cp is not None:
+                    offset = cp.offset
+                elif first and self.config.read_from == "end" and not compressed:
+                    offset = st.st_size
+                else:
+                    offset = 0
+                state = FileState(fp, path, st.st_dev, st.st_ino, offset, offset, updated=time.time())
+                self.files[fp] = state
+                if cp is None and offset:
+                    self._dirty = True
+            elif state.truncated and (st.st_dev, st.st_ino) == (state.dev, state.ino) and not compressed:
+                continue  # the truncated inode: its new content has another fingerprint
+            if not compressed:
+                state.dev, state.ino, state.truncated = st.st_dev, st.st_ino, False
+            state.path = path
+            state.active = True
+            reader = FileReader(self, state, path, compressed, self._emit)
+            gz_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if compressed else None
+            self._readers[fp] = asyncio.create_task(self._read(reader, gz_key), name=f"read:{path}")
+
+    async def _read(self, reader: FileReader, gz_key: tuple[int, int, int, int] | None) -> None:
+        state = reader.state
+        self.stats.files_open += 1
+        try:
+            finished = await reader.run()
+        except Exception:
+            log.exception("Reader failed", extra={"path": reader.path})
+            finished = False
+        finally:
+            self.stats.files_open -= 1
+            self.stats.bytes_read += reader.bytes_read
+            state.active = False
+            self._readers.pop(state.fingerprint, None)
+        if finished:
+            self.stats.files_finished += 1
+            if gz_key is not None:
+                self._gz_done.add(gz_key)
+        self.wakeup.fire()

@@ -72,7 +72,7 @@ class Config(StrictModel):
 # ---------------------------------------------------------------------------------------------
 # Loading
 
-_VAR = re.compile(r"\$\$|\$\{([^}:]+)(?::-([^}]*))?\}")
+_VAR = re.compile(r"\$\$|\$\{(file:[^}]+|[^}:]+)(?::-([^}]*))?\}")
 
 
 def interpolate(text: str, env: dict[str, str]) -> str:

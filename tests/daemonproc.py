@@ -1,0 +1,128 @@
+"""Run the daemon as a separate process in tests, and read what it wrote."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+
+def write_config(tmp: Path, **overrides: Any) -> Path:
+    """A config following tmp/logs/*.log into tmp/out, state in tmp/state; keys may be overridden."""
+    source = {
+        "name": "proxy",
+        "include": [str(tmp / "logs" / "*.log")],
+        "rotate_wait": "1s",
+        "poll_interval": "50ms",
+        "scan_interval": "200ms",
+    }
+    source.update(overrides.pop("source", {}))
+    sink = {"name": "local", "type": "file", "path": str(tmp / "out" / "{source}" / "%Y-%m-%d.jsonl")}
+    sink.update(overrides.pop("sink", {}))
+    config: dict[str, Any] = {
+        "state_dir": str(tmp / "state"),
+        "checkpoint_interval": "100ms",
+        "shutdown_timeout": "20s",
+        "sources": [source],
+        "sinks": [sink],
+        "log": {"format": "json"},
+    }
+    config.update(overrides)
+    path = tmp / "logflume.yaml"
+    path.write_text(yaml.safe_dump(config))
+    (tmp / "logs").mkdir(exist_ok=True)
+    return path
+
+
+class DaemonProcess:
+    """``logflume run -c CONFIG`` in a subprocess, its stderr captured to a file."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.log_path = config.parent / "daemon.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> DaemonProcess:
+        log = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "logflume", "run", "-c", str(self.config)],
+            stdout=log,
+            stderr=log,
+            env=env,
+            cwd=self.config.parent,
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def read_output(out: Path) -> list[dict[str, Any]]:
+    """Every event in the file sink's output tree (plain and gzip files)."""
+    events = []
+    if not out.exists():
+        return events
+    for path in sorted(out.rglob("*")):
+        if not path.is_file() or path.name.endswith(".tmp"):
+            continue
+        opener: Callable[..., Any] = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            events.extend(orjson.loads(line) for line in handle if line.strip())
+    return events
+
+
+def request_ids(events: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(e["request_id"] for e in events if "request_id" in e)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    if path.exists():
+        with open(path, "rb") as handle:
+            for line in handle:
+                yield orjson.loads(line)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.1, what: str = "") -> None:
+    """Poll until ``predicate`` holds; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+def append_lines(path: Path, data: bytes) -> None:
+    with open(path, "ab") as handle:
+        handle.write(data)

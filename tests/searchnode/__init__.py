@@ -1,0 +1,1 @@
+"""Real Elasticsearch and OpenSearch nodes for the tests: install layout, launcher, health wait."""

@@ -62,8 +62,11 @@ class Wakeup:
             await asyncio.wait_for(event.wait(), timeout)
 
 
-async def watch_changes(roots: list[str], wakeup: Wakeup, stop: asyncio.Event) -> None:
-    """Fire ``wakeup`` on filesystem events under ``roots`` (inotify via watchfiles).
+async def watch_changes(roots: list[str], patterns: list[str], wakeup: Wakeup, stop: asyncio.Event) -> None:
+    """Fire ``wakeup`` on filesystem events for paths matching ``patterns`` (inotify via watchfiles).
+
+    Only matching paths count: an output directory below the log directory must not turn every
+    write the daemon makes into a wake-up.
 
     When events are unavailable (no inotify, a network filesystem, watch limit reached) this
     returns and the callers keep polling, which is the fallback.
@@ -72,8 +75,15 @@ async def watch_changes(roots: list[str], wakeup: Wakeup, stop: asyncio.Event) -
         from watchfiles import awatch
     except ImportError:  # pragma: no cover - watchfiles is a dependency
         return
+    absolute = [os.path.abspath(p) for p in patterns]
+
+    def relevant(_change: object, path: str) -> bool:
+        return any(fnmatch.fnmatch(path, pattern) for pattern in absolute)
+
     try:
-        async for _ in awatch(*roots, stop_event=stop, debounce=50, step=20, recursive=True):
+        async for _ in awatch(
+            *roots, stop_event=stop, debounce=50, step=20, recursive=True, watch_filter=relevant
+        ):
             wakeup.fire()
     except (OSError, RuntimeError) as exc:
         log.warning("Filesystem events unavailable, polling only", extra={"error": str(exc)})

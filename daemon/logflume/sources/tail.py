@@ -122,7 +122,7 @@ class FileSource:
         watcher = None
         if self.config.watch == "auto":
             roots = watch_roots(self.config.include)
-            watcher = asyncio.create_task(watch_changes(roots, self.wakeup, self._stop), name=f"watch:{self.name}")
+            watcher = asyncio.create_task(watch_changes(roots, self.config.include, self.wakeup, self._stop), name=f"watch:{self.name}")
         try:
             while not self._stop.is_set():
                 await asyncio.to_thread(self._scan_blocking_part)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.config import Config
 from logflume.deadletter import DeadLetterFile
 from logflume.events import Batch, RawChunk
@@ -31,6 +32,7 @@ from logflume.sources.tail import FileSource
 log = logging.getLogger("logflume.app")
 
 TICK_SECONDS = 1.0
+STATE_SAVE_SECONDS = 30.0
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Daemon:
         self.sources = [FileSource(src, config.state_dir, self.queue.put) for src in config.sources]
         self.parsers = {src.name: Parser(wrap_invalid=src.on_invalid == "wrap") for src in config.sources}
         self.chain: Chain = build_chain(config.pipeline, config.state_dir)
+        self.alerts = AlertDispatcher(config.alerts)
         context = SinkContext(state_dir=config.state_dir, host=socket.gethostname())
         self.runners = [
             SinkRunner(build_sink(sink, context), sink, self.dead_letters.write) for sink in config.sinks
@@ -69,6 +72,7 @@ class Daemon:
             source.load_checkpoints()
         for runner in self.runners:
             await runner.start()
+        await self.alerts.start()
         self._tasks = [
             asyncio.create_task(self._run_sources(), name="sources"),
             asyncio.create_task(self._process(), name="processor"),
@@ -113,6 +117,8 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.save_checkpoints()
+        self.save_stage_state()
+        await self.alerts.stop(min(5.0, self.config.shutdown_timeout))
         self.dead_letters.close()
         log.info("Stopped", extra={"events": self.stats.events_out, "dead_letters": self.dead_letters.count})
 
@@ -161,6 +167,8 @@ class Daemon:
         if batch.dead:
             self.dead_letters.write(batch.dead)
             self.stats.dead_letters += len(batch.dead)
+        if batch.alerts:
+            self.alerts.submit(batch.alerts)
         acks = batch.acks
         if not batch.events and not acks:
             return
@@ -174,9 +182,23 @@ class Daemon:
         self.stats.last_progress = time.monotonic()
 
     async def _checkpoint_loop(self) -> None:
+        last_state_save = time.monotonic()
         while True:
             await asyncio.sleep(self.config.checkpoint_interval)
             await self.save_checkpoints()
+            if time.monotonic() - last_state_save >= STATE_SAVE_SECONDS:
+                self.save_stage_state()  # on the loop: stages mutate this state there
+                last_state_save = time.monotonic()
+
+    def save_stage_state(self) -> None:
+        """Persist detector state of the stages that keep any (restored when they are built)."""
+        for stage in self.chain.stages:
+            save = getattr(stage, "save_state", None)
+            if save is not None:
+                try:
+                    save()
+                except OSError as exc:
+                    log.warning("Cannot save stage state", extra={"stage": stage.name, "error": str(exc)})
 
     async def save_checkpoints(self) -> None:
         """Make every sink's accepted data durable, then record the acknowledged offsets."""

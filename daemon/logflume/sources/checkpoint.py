@@ -7,7 +7,9 @@ old or the new file, never a torn one. Offsets are the end of data every sink ha
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,9 +30,14 @@ class FileCheckpoint:
     updated: float
 
 
+_tmp_names = itertools.count()
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    # A unique temp name: two writers (a save cut off by cancellation, and the final save) must
+    # not rename each other's temp file away.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_tmp_names)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
         view = memoryview(data)
@@ -53,8 +60,12 @@ class CheckpointStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()  # saves run in worker threads; keep them in order
 
     def load(self) -> dict[str, FileCheckpoint]:
+        # Temp files of saves a crash cut short.
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -73,6 +84,7 @@ class CheckpointStore:
         doc = {"version": VERSION, "saved": time.time(), "files": {fp: asdict(c) for fp, c in files.items()}}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+            with self._lock:
+                atomic_write(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         except OSError as exc:
             raise CheckpointError(f"cannot write checkpoints {self.path}: {exc.strerror}") from exc

@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 
 from logflume.errors import RetryableSinkError
-from logflume.events import Event
+from logflume.events import META_KEY, Event
 from logflume.sinks.base import ACCEPTED, WriteResult
 from logflume.sinks.file.config import FileSinkConfig
 from logflume.sinks.registry import SinkContext
@@ -40,6 +40,22 @@ class _OpenFile:
     size: int
     opened: float
     dirty: bool = False
+
+
+def _by_source(events: list[Event]) -> dict[str, list[Event]]:
+    """Events grouped by their source (one group in the common case, checked cheaply)."""
+    first = events[0].get(META_KEY)
+    last = events[-1].get(META_KEY)
+    groups: dict[str, list[Event]] = {}
+    if isinstance(first, dict) and isinstance(last, dict):
+        source = first.get("source", "logflume")
+        if source == last.get("source") and all(e[META_KEY]["source"] == source for e in events):
+            return {source: events}
+    for event in events:
+        meta = event.get(META_KEY)
+        source = meta.get("source", "logflume") if isinstance(meta, dict) else "logflume"
+        groups.setdefault(source, []).append(event)
+    return groups
 
 
 def encode(events: list[Event]) -> bytes:
@@ -77,26 +93,22 @@ class FileSink:
     async def write(self, events: list[Event]) -> WriteResult:
         if not events:
             return ACCEPTED
-        groups: dict[str, list[Event]] = {}
-        for event in events:
-            meta = event.get("logflume")
-            source = meta.get("source", "logflume") if isinstance(meta, dict) else "logflume"
-            groups.setdefault(source, []).append(event)
         now = time.time()
+        # Encoding is CPU work that holds the GIL: it runs here. Only the system calls go to a
+        # thread, so the loop never waits on the disk and the two threads do not fight for the GIL.
+        outputs = [(source, self.render(source, now), encode(group)) for source, group in _by_source(events).items()]
         try:
-            await asyncio.to_thread(self._write_groups, groups, now)
+            await asyncio.to_thread(self._write_outputs, outputs, now)
         except OSError as exc:
             raise RetryableSinkError(f"cannot write {exc.filename or self.config.path}: {exc.strerror}") from exc
         return ACCEPTED
 
-    def _write_groups(self, groups: dict[str, list[Event]], now: float) -> None:
-        for source, group in groups.items():
-            data = encode(group)
-            handle = self._handle(source, self.render(source, now), now)
+    def _write_outputs(self, outputs: list[tuple[str, str, bytes]], now: float) -> None:
+        for source, path, data in outputs:
+            handle = self._handle(source, path, now)
             view = memoryview(data)
             while view:
-                written = os.write(handle.fd, view)
-                view = view[written:]
+                view = view[os.write(handle.fd, view) :]
             handle.size += len(data)
             handle.dirty = True
             if self.config.fsync == "always":

@@ -66,13 +66,18 @@ print(n, elapsed, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024)
     return {"events": int(events), "seconds": float(elapsed), "cpu_seconds": float(cpu), "peak_rss_mb": float(rss)}
 
 
-def daemon(path: Path, workdir: Path, extra: dict[str, Any]) -> dict[str, float]:
+def daemon(
+    path: Path, workdir: Path, extra: dict[str, Any], sinks: list[dict[str, Any]] | None = None,
+    watch: list[int] | None = None,
+) -> dict[str, float]:
+    """Run the daemon until its checkpoint covers ``path``; ``watch``: other pids whose CPU to count."""
     state = workdir / "state"
+    file_sink = {"name": "out", "type": "file", "path": str(workdir / "out" / "{source}.jsonl"),
+                 "rotation": {"max_size": "100GB"}}
     config = {
         "state_dir": str(state),
         "sources": [{"name": "bench", "include": [str(path)]}],
-        "sinks": [{"name": "out", "type": "file", "path": str(workdir / "out" / "{source}.jsonl"),
-                   "rotation": {"max_size": "100GB"}}],
+        "sinks": sinks or [file_sink],
         "log": {"level": "WARNING", "format": "json"},
     }
     config.update(extra)
@@ -80,6 +85,8 @@ def daemon(path: Path, workdir: Path, extra: dict[str, Any]) -> dict[str, float]
     cfg.write_text(yaml.safe_dump(config))
     size = path.stat().st_size
     checkpoint = state / "checkpoints" / "bench.json"
+    others = [psutil.Process(pid) for pid in watch or []]
+    others_before = sum(_tree_cpu(p) for p in others)
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "logflume", "run", "-c", str(cfg)], stderr=subprocess.PIPE)
     ps = psutil.Process(proc.pid)
@@ -97,10 +104,24 @@ def daemon(path: Path, workdir: Path, extra: dict[str, Any]) -> dict[str, float]
     cpu = ps.cpu_times()
     with open(f"/proc/{proc.pid}/status") as status:
         hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+    others_cpu = sum(_tree_cpu(p) for p in others) - others_before
     proc.terminate()
     proc.wait(60)
-    lines = sum(1 for _ in open(workdir / "out" / "bench.jsonl", "rb"))
-    return {"events": lines, "seconds": elapsed, "cpu_seconds": cpu.user + cpu.system, "peak_rss_mb": hwm / 1024}
+    out = workdir / "out" / "bench.jsonl"
+    lines = sum(1 for _ in open(out, "rb")) if out.exists() else -1
+    return {"events": lines, "seconds": elapsed, "cpu_seconds": cpu.user + cpu.system, "peak_rss_mb": hwm / 1024,
+            "backend_cpu_seconds": others_cpu}
+
+
+def _tree_cpu(process: psutil.Process) -> float:
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
 
 def main() -> None:

@@ -1,0 +1,77 @@
+"""Events/s into each backend, beside the file sink, in the same run.
+
+    python bench/sinks.py [--lines 200000]
+
+Starts a real PostgreSQL, SeaweedFS (S3), Elasticsearch and OpenSearch on 127.0.0.1 (the test
+suite's server helpers; run ``bash scripts/test.sh`` once, or the installers in scripts/services/,
+so their binaries exist), then runs the daemon once per backend on the same corpus with only that
+sink, timed until the checkpoint covers the corpus (every event accepted by the backend). Prints
+events/s, the daemon's CPU seconds and the backend server's CPU seconds; the last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from throughput import OUT, corpus, daemon  # noqa: E402
+
+from tests.e2e.backends import PostgresBackend, S3Backend, SearchBackend  # noqa: E402
+from tests.fixtures.postgres import PostgresServer  # noqa: E402
+from tests.fixtures.seaweedfs import SeaweedServer  # noqa: E402
+from tests.searchnode.node import SearchNode, elasticsearch, opensearch  # noqa: E402
+
+
+def listener_pids(port: int) -> list[int]:
+    return sorted({c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port
+                   and c.status == psutil.CONN_LISTEN and c.pid})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=200_000)
+    args = parser.parse_args()
+    path = corpus(args.lines)
+    results: dict[str, dict[str, Any]] = {}
+
+    def run(name: str, sinks: list[dict[str, Any]] | None, port: int | None) -> None:
+        watch = listener_pids(port) if port else []
+        with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+            r = daemon(path, Path(tmp), {}, sinks, watch)
+        r["events_per_s"] = round(args.lines / r["seconds"])
+        r["daemon_cores"] = round(r["cpu_seconds"] / r["seconds"], 2)
+        r["backend_cores"] = round(r["backend_cpu_seconds"] / r["seconds"], 2) if watch else None
+        results[name] = r
+        print(f"{name:14s} {r['events_per_s']:>9,} ev/s  daemon {r['daemon_cores']:.2f} cores"
+              + (f"  backend {r['backend_cores']:.2f} cores" if watch else ""), flush=True)
+
+    run("file", None, None)
+    with PostgresServer() as pg:
+        backend = PostgresBackend(pg, "bench_events")
+        run("postgres", [backend.sink()], int(pg.port))
+    with SeaweedServer() as weed:
+        s3 = S3Backend(weed, "bench-bucket")
+        run("s3", [s3.sink()], weed.s3_port)
+    for flavor, factory in (("elasticsearch", elasticsearch), ("opensearch", opensearch)):
+        node = SearchNode(factory())
+        node.start()
+        try:
+            search = SearchBackend(node, flavor, f"bench-{flavor}")
+            run(flavor, [search.sink()], node.http_port)
+        finally:
+            node.close()
+    print(orjson.dumps({name: {k: v for k, v in r.items() if k != "events"} for name, r in results.items()}).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -48,14 +48,17 @@ BASE_ERROR_RATE = 0.01
 WARMUP_HOURS = 3.0
 
 CONFIG: dict[str, Any] = {
-    "aggregate": {"windows": ["1m", "5m"], "group_by": [["provider", "model"]], "allowed_lateness": "5s"},
+    "aggregate": {
+        "windows": ["20s", "1m", "5m"], "group_by": [["provider", "model"]], "allowed_lateness": "5s"
+    },
     "anomaly": {
         "allowed_lateness": "5s",
         "rules": [
             {"name": "auth_failures", "condition": "status_code == 401", "group_by": "ip_address",
              "threshold": 20, "window_minutes": 5, "severity": "critical", "channels": ["security"]},
         ],
-        "statistical": {"window": "1m"},  # the default detectors: see StatisticalConfig
+        # Judge the last minute every 20 s (3 hopping 20 s windows); the default detectors.
+        "statistical": {"window": "20s", "span": 3, "history": 180, "warmup": 90, "resolve_after": 3},
     },
 }
 

@@ -24,21 +24,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from throughput import OUT, corpus, daemon  # noqa: E402
-
 from tests.e2e.backends import PostgresBackend, S3Backend, SearchBackend  # noqa: E402
 from tests.fixtures.postgres import PostgresServer  # noqa: E402
 from tests.fixtures.seaweedfs import SeaweedServer  # noqa: E402
 from tests.searchnode.node import SearchNode, elasticsearch, opensearch  # noqa: E402
 
+from throughput import OUT, corpus, daemon  # noqa: E402
+
 
 def listener_pids(port: int) -> list[int]:
-    return sorted({c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port
-                   and c.status == psutil.CONN_LISTEN and c.pid})
+    return sorted(
+        {
+            c.pid
+            for c in psutil.net_connections("tcp")
+            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid
+        }
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=200_000)
     args = parser.parse_args()
     path = corpus(args.lines)
@@ -52,8 +59,11 @@ def main() -> None:
         r["daemon_cores"] = round(r["cpu_seconds"] / r["seconds"], 2)
         r["backend_cores"] = round(r["backend_cpu_seconds"] / r["seconds"], 2) if watch else None
         results[name] = r
-        print(f"{name:14s} {r['events_per_s']:>9,} ev/s  daemon {r['daemon_cores']:.2f} cores"
-              + (f"  backend {r['backend_cores']:.2f} cores" if watch else ""), flush=True)
+        print(
+            f"{name:14s} {r['events_per_s']:>9,} ev/s  daemon {r['daemon_cores']:.2f} cores"
+            + (f"  backend {r['backend_cores']:.2f} cores" if watch else ""),
+            flush=True,
+        )
 
     run("file", None, None)
     with PostgresServer() as pg:
@@ -70,7 +80,11 @@ def main() -> None:
             run(flavor, [search.sink()], node.http_port)
         finally:
             node.close()
-    print(orjson.dumps({name: {k: v for k, v in r.items() if k != "events"} for name, r in results.items()}).decode())
+    print(
+        orjson.dumps(
+            {name: {k: v for k, v in r.items() if k != "events"} for name, r in results.items()}
+        ).decode()
+    )
 
 
 if __name__ == "__main__":

@@ -27,9 +27,15 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "daemon"))
-from logflume.generate import write_file  # noqa: E402
+from logflume.generate import write_file
 
 OUT = Path(__file__).resolve().parent / "out"
+# Every stage off: the daemon's machinery alone (read, parse, checkpoint, file sink).
+PASSTHROUGH: dict[str, Any] = {
+    "normalise": {"enabled": False},
+    "redact": {"enabled": False},
+    "enrich": {"performance": None},
+}
 
 
 def corpus(lines: int) -> Path:
@@ -63,17 +69,29 @@ print(n, elapsed, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024)
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     events, elapsed, cpu, rss = result.stdout.split()
-    return {"events": int(events), "seconds": float(elapsed), "cpu_seconds": float(cpu), "peak_rss_mb": float(rss)}
+    return {
+        "events": int(events),
+        "seconds": float(elapsed),
+        "cpu_seconds": float(cpu),
+        "peak_rss_mb": float(rss),
+    }
 
 
 def daemon(
-    path: Path, workdir: Path, extra: dict[str, Any], sinks: list[dict[str, Any]] | None = None,
+    path: Path,
+    workdir: Path,
+    extra: dict[str, Any],
+    sinks: list[dict[str, Any]] | None = None,
     watch: list[int] | None = None,
 ) -> dict[str, float]:
     """Run the daemon until its checkpoint covers ``path``; ``watch``: other pids whose CPU to count."""
     state = workdir / "state"
-    file_sink = {"name": "out", "type": "file", "path": str(workdir / "out" / "{source}.jsonl"),
-                 "rotation": {"max_size": "100GB"}}
+    file_sink = {
+        "name": "out",
+        "type": "file",
+        "path": str(workdir / "out" / "{source}.jsonl"),
+        "rotation": {"max_size": "100GB"},
+    }
     config = {
         "state_dir": str(state),
         "sources": [{"name": "bench", "include": [str(path)]}],
@@ -108,9 +126,17 @@ def daemon(
     proc.terminate()
     proc.wait(60)
     out = workdir / "out" / "bench.jsonl"
-    lines = sum(1 for _ in open(out, "rb")) if out.exists() else -1
-    return {"events": lines, "seconds": elapsed, "cpu_seconds": cpu.user + cpu.system, "peak_rss_mb": hwm / 1024,
-            "backend_cpu_seconds": others_cpu}
+    lines = -1
+    if out.exists():
+        with open(out, "rb") as handle:
+            lines = sum(1 for _ in handle)
+    return {
+        "events": lines,
+        "seconds": elapsed,
+        "cpu_seconds": cpu.user + cpu.system,
+        "peak_rss_mb": hwm / 1024,
+        "backend_cpu_seconds": others_cpu,
+    }
 
 
 def _tree_cpu(process: psutil.Process) -> float:
@@ -125,12 +151,25 @@ def _tree_cpu(process: psutil.Process) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--config-extra", help="YAML merged into the daemon config (e.g. a pipeline: section)")
+    parser.add_argument(
+        "--config-extra", help="YAML merged into the daemon config (e.g. a pipeline: section)"
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="run the default config (all default stages on) and compare it with the pass-through figure",
+    )
     args = parser.parse_args()
-    extra = yaml.safe_load(Path(args.config_extra).read_text()) if args.config_extra else {}
+    extra = (
+        yaml.safe_load(Path(args.config_extra).read_text())
+        if args.config_extra
+        else {"pipeline": PASSTHROUGH}
+    )
     path = corpus(args.lines)
     mb = path.stat().st_size / 1e6
     base_runs, daemon_runs = [], []
@@ -140,9 +179,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=OUT) as tmp:
             daemon_runs.append(daemon(path, Path(tmp), extra))
         b, d = base_runs[-1], daemon_runs[-1]
-        print(f"run {run + 1}: baseline {b['events'] / b['seconds']:,.0f} ev/s, "
-              f"daemon {d['events'] / d['seconds']:,.0f} ev/s ({d['events']} events, {d['cpu_seconds']:.1f} cpu-s)")
-    assert all(d["events"] == args.lines for d in daemon_runs), "daemon lost or duplicated events"
+        print(
+            f"run {run + 1}: baseline {b['events'] / b['seconds']:,.0f} ev/s, "
+            f"daemon {d['events'] / d['seconds']:,.0f} ev/s "
+            f"({d['events']} events, {d['cpu_seconds']:.1f} cpu-s)"
+        )
+    stage_runs = []
+    if args.stages:
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+                stage_runs.append(daemon(path, Path(tmp), {}))
+    assert all(d["events"] == args.lines for d in daemon_runs + stage_runs), (
+        "daemon lost or duplicated events"
+    )
     base_eps = statistics.median(r["events"] / r["seconds"] for r in base_runs)
     eps = statistics.median(r["events"] / r["seconds"] for r in daemon_runs)
     secs = statistics.median(r["seconds"] for r in daemon_runs)
@@ -157,10 +206,20 @@ def main() -> None:
         "baseline_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in base_runs), 2),
         "ratio": round(eps / base_eps, 3),
     }
-    print(f"daemon   : {eps:,.0f} events/s, {result['mb_per_s']} MB/s, {result['cpu_seconds']} cpu-s, "
-          f"peak RSS {result['peak_rss_mb']} MB")
+    print(
+        f"daemon   : {eps:,.0f} events/s, {result['mb_per_s']} MB/s, {result['cpu_seconds']} cpu-s, "
+        f"peak RSS {result['peak_rss_mb']} MB"
+    )
     print(f"baseline : {base_eps:,.0f} events/s, {result['baseline_cpu_seconds']} cpu-s")
     print(f"ratio    : {result['ratio']:.2f} of baseline")
+    if stage_runs:
+        stages_eps = statistics.median(r["events"] / r["seconds"] for r in stage_runs)
+        result["stages_events_per_s"] = round(stages_eps)
+        result["stages_ratio"] = round(stages_eps / eps, 3)
+        print(
+            f"stages   : {stages_eps:,.0f} events/s with the default stages, "
+            f"{result['stages_ratio']:.2f} of pass-through"
+        )
     print(orjson.dumps(result).decode())
 
 

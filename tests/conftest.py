@@ -4,4 +4,7 @@ from __future__ import annotations
 
 pytest_plugins: list[str] = [
     "tests.fixtures.common",
+    "tests.fixtures.postgres",
+    "tests.fixtures.searchnode",
+    "tests.fixtures.seaweedfs",
 ]

@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 import yaml
 
+from tests.fixtures.common import free_port
+
 
 def write_config(tmp: Path, **overrides: Any) -> Path:
     """A config following tmp/logs/*.log into tmp/out, state in tmp/state; keys may be overridden."""
@@ -36,6 +38,8 @@ def write_config(tmp: Path, **overrides: Any) -> Path:
         "sources": [source],
         "sinks": [sink],
         "log": {"format": "json"},
+        # Its own port: tests (and other daemons on the machine) must not fight over the default.
+        "http": {"address": f"127.0.0.1:{free_port()}"},
     }
     config.update(overrides)
     path = tmp / "logflume.yaml"
@@ -53,7 +57,7 @@ class DaemonProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DaemonProcess:
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "logflume", "run", "-c", str(self.config)],
@@ -113,7 +117,9 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield orjson.loads(line)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.1, what: str = "") -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.1, what: str = ""
+) -> None:
     """Poll until ``predicate`` holds; fail the test with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -23,7 +23,9 @@ sinks:
 """
 
 
-def validate(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def validate(
+    tmp_path: Path, text: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "c.yaml"
     path.write_text(text)
     return subprocess.run(
@@ -43,7 +45,7 @@ class TestValidateCommand:
 
     def test_unknown_key(self, tmp_path: Path) -> None:
         """An unknown key exits 2 naming its path and line."""
-        text = MINIMAL.replace('    type: file\n', '    type: file\n    rotation:\n      max_sise: 10MB\n')
+        text = MINIMAL.replace("    type: file\n", "    type: file\n    rotation:\n      max_sise: 10MB\n")
         result = validate(tmp_path, text)
         assert result.returncode == 2
         assert "sinks[0].rotation.max_sise (line 9): unknown key" in result.stderr
@@ -60,12 +62,16 @@ class TestValidateCommand:
         text = MINIMAL.replace('"./out/{source}/%Y-%m-%d.jsonl"', '"${LOGFLUME_TEST_UNSET_DIR}/x.jsonl"')
         result = validate(tmp_path, text, env={"PATH": "/usr/bin:/bin"})
         assert result.returncode == 2
-        assert "sinks[0].path (line 8): environment variable LOGFLUME_TEST_UNSET_DIR is not set" in result.stderr
+        assert (
+            "sinks[0].path (line 8): environment variable LOGFLUME_TEST_UNSET_DIR is not set" in result.stderr
+        )
 
     def test_bad_size_and_duration(self, tmp_path: Path) -> None:
         """Sizes and durations are parsed; nonsense is rejected at its path."""
         text = MINIMAL + "checkpoint_interval: soon\n"
-        text = text.replace('    include: ["./logs/*.log"]\n', '    include: ["./logs/*.log"]\n    max_line_bytes: 1QB\n')
+        text = text.replace(
+            '    include: ["./logs/*.log"]\n', '    include: ["./logs/*.log"]\n    max_line_bytes: 1QB\n'
+        )
         result = validate(tmp_path, text)
         assert result.returncode == 2
         assert "sources[0].max_line_bytes (line 5)" in result.stderr
@@ -87,7 +93,9 @@ class TestValidateCommand:
         """--version prints the package version."""
         from logflume import __version__
 
-        result = subprocess.run([sys.executable, "-m", "logflume", "--version"], capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "logflume", "--version"], capture_output=True, text=True, check=True
+        )
         assert result.stdout.strip() == f"logflume {__version__}"
 
 

@@ -8,14 +8,17 @@ from logflume.units import parse_duration, parse_size
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("500ms", 0.5), ("10s", 10.0), ("5m", 300.0), ("1h", 3600.0), ("2d", 172800.0), (3, 3.0)]
+    ("text", "seconds"),
+    [("500ms", 0.5), ("10s", 10.0), ("5m", 300.0), ("1h", 3600.0), ("2d", 172800.0), (3, 3.0)],
 )
 def test_durations(text: str | int, seconds: float) -> None:
     """Each unit converts to seconds."""
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize(("text", "size"), [("100MB", 100_000_000), ("1MiB", 1048576), ("64KiB", 65536), (42, 42), ("1gb", 10**9)])
+@pytest.mark.parametrize(
+    ("text", "size"), [("100MB", 100_000_000), ("1MiB", 1048576), ("64KiB", 65536), (42, 42), ("1gb", 10**9)]
+)
 def test_sizes(text: str | int, size: int) -> None:
     """Decimal and binary units convert to bytes."""
     assert parse_size(text) == size

@@ -3,6 +3,10 @@
     sources ──RawChunk──▶ [bounded queue] ──▶ processor: parse → stages ──▶ one bounded queue per
     sink ──▶ SinkRunner ──ack──▶ source offsets ──▶ checkpointer (sync sinks, then save)
 
+Signals (set up by :func:`run_daemon`): SIGTERM/SIGINT drain and stop (a second one exits at once),
+SIGHUP reloads the config (:meth:`Daemon.reload`), SIGUSR1/SIGUSR2 make the own logs more/less
+verbose. The local HTTP endpoint and systemd notification come from :mod:`logflume.ops`.
+
 Only this module knows every component.
 """
 
@@ -12,106 +16,187 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
+from logflume import selflog
 from logflume.alerts.dispatcher import AlertDispatcher
-from logflume.config import Config
+from logflume.config import Config, load_config
 from logflume.deadletter import DeadLetterFile
+from logflume.errors import ConfigError
 from logflume.events import Batch, RawChunk
+from logflume.ops.health import LoopMonitor, ProgressMonitor
+from logflume.ops.http import OpsServer
+from logflume.ops.notify import Notifier
+from logflume.ops.reload import ReloadPlan, effective_config, plan_reload
+from logflume.ops.tap import TapHub
+from logflume.ops.view import PipelineStats, SourceCounters, StageCounters
 from logflume.pipeline.build import build_chain
 from logflume.pipeline.parse import Parser
-from logflume.pipeline.stage import Chain
+from logflume.pipeline.stage import Chain, Stage
+from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.registry import SinkContext, build_sink
 from logflume.sinks.runner import SinkRunner
+from logflume.sources.config import SourceConfig
 from logflume.sources.tail import FileSource
 
 log = logging.getLogger("logflume.app")
 
 TICK_SECONDS = 1.0
 STATE_SAVE_SECONDS = 30.0
-
-
-@dataclass
-class PipelineStats:
-    chunks: int = 0
-    events_in: int = 0
-    events_out: int = 0
-    dead_letters: int = 0
-    last_progress: float = field(default_factory=time.monotonic)
+# How often a reload looks whether a removed source's last chunks were acknowledged.
+DRAIN_POLL_SECONDS = 0.05
 
 
 class Daemon:
-    """One running configuration."""
+    """One running daemon; :meth:`reload` swaps its sources, stages and sinks in place."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self, config: Config, config_path: str | None = None, notifier: Notifier | None = None
+    ) -> None:
         self.config = config
+        self.config_path = config_path
+        self.notifier = notifier or Notifier()
         self.stats = PipelineStats()
         self.queue: asyncio.Queue[RawChunk] = asyncio.Queue(maxsize=config.queue_chunks)
         self.dead_letters = DeadLetterFile(config.dead_letter_path())
-        self.sources = [FileSource(src, config.state_dir, self.queue.put) for src in config.sources]
-        self.parsers = {src.name: Parser(wrap_invalid=src.on_invalid == "wrap") for src in config.sources}
-        self.chain: Chain = build_chain(config.pipeline, config.state_dir)
+        self.context = SinkContext(state_dir=config.state_dir, host=socket.gethostname())
+        self.sources: dict[str, FileSource] = {}
+        self.parsers: dict[str, Parser] = {}
+        self.source_stats: dict[str, SourceCounters] = {}
+        for source_config in config.sources:
+            self._add_source(source_config)
+        self.stage_stats: dict[str, StageCounters] = {"parse": StageCounters()}
+        self.chain = self._set_chain(build_chain(config.pipeline, config.state_dir))
         self.alerts = AlertDispatcher(config.alerts)
-        context = SinkContext(state_dir=config.state_dir, host=socket.gethostname())
-        self.runners = [
-            SinkRunner(build_sink(sink, context), sink, self.dead_letters.write) for sink in config.sinks
-        ]
+        self.runners = [self._build_runner(sink) for sink in config.sinks]
+        self.tap = TapHub()
+        self.checkpoint_times: dict[str, float] = {}
+        self.ready = False
+        self.stopping = False
+        self._retiring: list[SinkRunner] = []  # removed by a reload, still draining
+        self._source_tasks: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
-        self._sources_done = asyncio.Event()
+        self._reloads: set[asyncio.Task[bool]] = set()
+        self._failure: asyncio.Future[BaseException] | None = None
+        # Held while a batch is handed to the runners, so a reload swaps them between batches.
+        self._dispatch_lock = asyncio.Lock()
+        self._checkpoint_lock = asyncio.Lock()
+        self._reload_lock = asyncio.Lock()
+
+    # -- building -----------------------------------------------------------------------------
+
+    def _add_source(self, config: SourceConfig) -> FileSource:
+        source = FileSource(config, self.config.state_dir, self.queue.put)
+        self.sources[config.name] = source
+        self.parsers[config.name] = Parser(wrap_invalid=config.on_invalid == "wrap")
+        self.source_stats.setdefault(config.name, SourceCounters())
+        return source
+
+    def _build_runner(self, config: SinkCommonConfig) -> SinkRunner:
+        sink = build_sink(config, self.context)
+        return SinkRunner(sink, config, self.dead_letters.write, state_dir=self.config.state_dir)
+
+    def _set_chain(self, chain: Chain) -> Chain:
+        """Use ``chain`` from the next batch on; counters of stages with the same name carry on."""
+        self.chain = chain
+        self._metered: list[tuple[Stage, StageCounters]] = [
+            (stage, self.stage_stats.setdefault(stage.name, StageCounters())) for stage in chain.stages
+        ]
+        return chain
+
+    # -- what ops reads (logflume.ops.view.DaemonView) ----------------------------------------
+
+    def all_runners(self) -> list[SinkRunner]:
+        return [*self.runners, *self._retiring]
+
+    def source_running(self, name: str) -> bool:
+        task = self._source_tasks.get(name)
+        return task is not None and not task.done()
+
+    def stage_names(self) -> list[str]:
+        return ["parse", *(stage.name for stage in self.chain.stages)]
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.dead_letters.open()
-        for source in self.sources:
+        self._failure = asyncio.get_running_loop().create_future()
+        for source in self.sources.values():
             source.load_checkpoints()
         for runner in self.runners:
             await runner.start()
         await self.alerts.start()
+        for source in self.sources.values():
+            self._start_source(source)
         self._tasks = [
-            asyncio.create_task(self._run_sources(), name="sources"),
             asyncio.create_task(self._process(), name="processor"),
             asyncio.create_task(self._checkpoint_loop(), name="checkpointer"),
+            asyncio.create_task(self.notifier.watchdog(ProgressMonitor(self).check), name="watchdog"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._watch)
+        self.ready = True
+        self.notifier.ready()
         log.info("Daemon started", extra={"sources": len(self.sources), "sinks": len(self.runners)})
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set, then drain within ``shutdown_timeout``."""
-        await self.start()
-        stopped = asyncio.create_task(stop.wait())
-        failed = asyncio.create_task(self._first_failure())
-        await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        failed.cancel()
-        await self.shutdown()
+    def _start_source(self, source: FileSource) -> None:
+        task = asyncio.create_task(source.run(), name=f"source:{source.name}")
+        task.add_done_callback(self._watch)
+        self._source_tasks[source.name] = task
 
-    async def _first_failure(self) -> None:
-        """Return when an internal task died: the daemon must not run half-broken."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("Internal task failed", exc_info=task.exception(), extra={"task": task.get_name()})
-                raise task.exception()  # type: ignore[misc]
+    def _watch(self, task: asyncio.Task[Any]) -> None:
+        """An internal task that dies takes the daemon down: it must not run half-broken."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        assert exc is not None
+        log.error("Internal task failed", exc_info=exc, extra={"task": task.get_name()})
+        if self._failure is not None and not self._failure.done():
+            self._failure.set_result(exc)
+
+    async def wait(self, stop: asyncio.Event) -> BaseException | None:
+        """Until ``stop`` is set (None) or an internal task fails (its exception)."""
+        assert self._failure is not None, "start() first"
+        stopped = asyncio.create_task(stop.wait())
+        waiting: list[asyncio.Future[Any]] = [stopped, self._failure]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        return self._failure.result() if self._failure.done() else None
+
+    async def run(self, stop: asyncio.Event) -> bool:
+        """Start, run until ``stop`` is set, then drain within ``shutdown_timeout``.
+
+        False when it stopped because an internal task failed.
+        """
+        await self.start()
+        failure = await self.wait(stop)
+        await self.shutdown()
+        return failure is None
 
     async def shutdown(self) -> None:
         """Stop reading, deliver what was read, save checkpoints; cut off at shutdown_timeout."""
+        self.stopping = True
+        self.notifier.stopping()
         log.info("Shutting down", extra={"timeout": self.config.shutdown_timeout})
-        for source in self.sources:
+        for task in self._reloads:
+            task.cancel()
+        await asyncio.gather(*self._reloads, return_exceptions=True)
+        for source in self.sources.values():
             source.stop()
         try:
             async with asyncio.timeout(self.config.shutdown_timeout):
-                await self._sources_done.wait()
+                await asyncio.gather(*self._source_tasks.values(), return_exceptions=True)
                 await self.queue.join()
-                for runner in self.runners:
+                for runner in self.all_runners():
                     await runner.stop()
         except TimeoutError:
             log.warning("Shutdown timed out; undelivered events will be read again on restart")
-            for runner in self.runners:
+            for runner in self.all_runners():
                 runner.abort()
         for task in self._tasks:
             task.cancel()
@@ -123,18 +208,16 @@ class Daemon:
         log.info("Stopped", extra={"events": self.stats.events_out, "dead_letters": self.dead_letters.count})
 
     def abort(self) -> None:
-        """Second signal: stop now, keeping only checkpoints of what was acknowledged."""
-        for source in self.sources:
+        """Second signal: stop now, keeping only checkpoints of what was acknowledged.
+
+        Acknowledged means written to the kernel (file sink), accepted by the backend, or fsync'd
+        to a disk buffer: all of it survives the process, so these checkpoints lose nothing.
+        """
+        for source in self.sources.values():
             if source.checkpoint_due():
                 source.save_checkpoints()
 
     # -- tasks --------------------------------------------------------------------------------
-
-    async def _run_sources(self) -> None:
-        try:
-            await asyncio.gather(*(source.run() for source in self.sources))
-        finally:
-            self._sources_done.set()
 
     async def _process(self) -> None:
         now = time.time
@@ -143,7 +226,7 @@ class Daemon:
             try:
                 chunk = await asyncio.wait_for(self.queue.get(), TICK_SECONDS)
             except TimeoutError:
-                await self._dispatch(self.chain(Batch([]), now()))
+                await self._tick(now())
                 last_tick = time.monotonic()
                 continue
             try:
@@ -151,31 +234,75 @@ class Daemon:
             finally:
                 self.queue.task_done()
             if time.monotonic() - last_tick >= TICK_SECONDS:
-                await self._dispatch(self.chain(Batch([]), now()))
+                await self._tick(now())
                 last_tick = time.monotonic()
+
+    async def _tick(self, now: float) -> None:
+        """An empty batch through the stages, so windows close when input goes quiet."""
+        if self.tap.active:
+            await self._dispatch(self._run_stages_tapped(Batch([]), now))
+        else:
+            await self._dispatch(self._run_stages(Batch([]), now))
 
     async def _handle(self, chunk: RawChunk, now: float) -> None:
         events, dead = self.parsers[chunk.source](chunk, now)
+        parse = self.stage_stats["parse"]
+        parse.batches += 1
+        parse.events_in += len(events) + len(dead)
+        parse.events_out += len(events)
+        parse.dead_letters += len(dead)
         if chunk.dead:
             dead.extend(chunk.dead)
         self.stats.chunks += 1
         self.stats.events_in += len(events)
-        batch = self.chain(Batch(events, [chunk.ack], dead), now)
+        counters = self.source_stats[chunk.source]
+        counters.chunks += 1
+        counters.bytes += len(chunk.data)
+        counters.events += len(events)
+        counters.dead_letters += len(dead)
+        batch = Batch(events, [chunk.ack], dead)
+        # The only cost of tapping when nobody taps: this check, once per batch.
+        if self.tap.active:
+            self.tap.offer("parse", events)
+            batch = self._run_stages_tapped(batch, now)
+        else:
+            batch = self._run_stages(batch, now)
         await self._dispatch(batch)
+
+    def _run_stages(self, batch: Batch, now: float) -> Batch:
+        # The chain's loop, counting per stage (a few integer additions per stage and batch).
+        for stage, counters in self._metered:
+            batch = _metered_call(stage, counters, batch, now)
+        return batch
+
+    def _run_stages_tapped(self, batch: Batch, now: float) -> Batch:
+        offer = self.tap.offer
+        for stage, counters in self._metered:
+            batch = _metered_call(stage, counters, batch, now)
+            offer(stage.name, batch.events)
+        return batch
 
     async def _dispatch(self, batch: Batch) -> None:
         if batch.dead:
             self.dead_letters.write(batch.dead)
             self.stats.dead_letters += len(batch.dead)
         if batch.alerts:
+            fired = self.stats.alerts_fired
+            for alert in batch.alerts:
+                rule = str(alert.get("rule"))
+                fired[rule] = fired.get(rule, 0) + 1
             self.alerts.submit(batch.alerts)
         acks = batch.acks
-        if not batch.events and not acks:
+        if not batch.events and not acks and not (batch.routes and any(batch.routes.values())):
             return
-        for ack in acks:
-            ack.retain(len(self.runners))
-        for runner in self.runners:
-            await runner.put(batch.events_for(runner.name), acks)
+        async with self._dispatch_lock:
+            # The runners of this batch: a reload swapping them meanwhile waits for this lock, so
+            # every batch completes on the runners it was given to.
+            runners = self.runners
+            for ack in acks:
+                ack.retain(len(runners))
+            for runner in runners:
+                await runner.put(batch.events_for(runner.name), acks)
         for ack in acks:
             ack.done()  # the processor's own hold
         self.stats.events_out += len(batch.events)
@@ -200,23 +327,182 @@ class Daemon:
                 except OSError as exc:
                     log.warning("Cannot save stage state", extra={"stage": stage.name, "error": str(exc)})
 
-    async def save_checkpoints(self) -> None:
-        """Make every sink's accepted data durable, then record the acknowledged offsets."""
-        due = [source for source in self.sources if source.checkpoint_due()]
-        if not due:
-            return
-        snapshots = [(source, source.snapshot()) for source in due]
-        for runner in self.runners:
-            try:
-                await runner.sync()
-            except Exception as exc:  # a sink that cannot sync must not advance the checkpoint
-                log.warning("Sink sync failed", extra={"sink": runner.name, "error": str(exc)})
-                for source in due:
-                    source.mark_dirty()
+    async def save_checkpoints(self, sources: list[FileSource] | None = None) -> None:
+        """Make every sink's accepted data durable, then record the acknowledged offsets (of
+        ``sources``, default: every source with something new to record)."""
+        async with self._checkpoint_lock:
+            now = time.time()
+            candidates = list(self.sources.values()) if sources is None else sources
+            due = [source for source in candidates if sources is not None or source.checkpoint_due()]
+            for source in candidates:
+                if source not in due:
+                    self.checkpoint_times[source.name] = now  # nothing new: the saved one is current
+            if not due:
                 return
-        await asyncio.to_thread(self.dead_letters.sync)
-        for source, snapshot in snapshots:
-            await asyncio.to_thread(source.save_checkpoints, snapshot)
+            snapshots = [(source, source.snapshot()) for source in due]
+            for runner in self.all_runners():
+                try:
+                    await runner.sync()
+                except Exception as exc:  # a sink that cannot sync must not advance the checkpoint
+                    log.warning("Sink sync failed", extra={"sink": runner.name, "error": str(exc)})
+                    for source in due:
+                        source.mark_dirty()
+                    return
+            await asyncio.to_thread(self.dead_letters.sync)
+            for source, snapshot in snapshots:
+                await asyncio.to_thread(source.save_checkpoints, snapshot)
+                self.checkpoint_times[source.name] = now
+
+    # -- reload -------------------------------------------------------------------------------
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload in the background (reloads run one after another)."""
+        task = asyncio.create_task(self._notified_reload(), name="reload")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _notified_reload(self) -> bool:
+        self.notifier.reloading()
+        try:
+            return await self.reload()
+        finally:
+            self.notifier.ready()
+
+    async def reload(self) -> bool:
+        """Load and validate the config file again and apply it; keep the running one if invalid.
+
+        Unchanged sinks and sources keep running untouched; removed ones are drained and closed;
+        new ones start; the chain is rebuilt after the stages saved their state. Returns True
+        when the new config runs.
+        """
+        if self.config_path is None:
+            log.warning("Nothing to reload: running the embedded default config")
+            return False
+        async with self._reload_lock:
+            try:
+                # The same path as `logflume validate` and start-up.
+                new = await asyncio.to_thread(load_config, self.config_path)
+            except ConfigError as exc:
+                self.stats.reload_failures += 1
+                issues = [str(issue) for issue in exc.issues]
+                log.error(
+                    "Config reload failed; keeping the running config",
+                    extra={"file": self.config_path, "issues": issues},
+                )
+                return False
+            plan = plan_reload(self.config, new)
+            if plan.restart_only:
+                log.warning(
+                    "Changed settings take effect at the next start", extra={"keys": plan.restart_only}
+                )
+            if not await self._apply(effective_config(self.config, new), plan):
+                self.stats.reload_failures += 1
+                return False
+            self.stats.reloads += 1
+            log.info("Config reloaded", extra=plan.summary())
+            return True
+
+    async def _apply(self, new: Config, plan: ReloadPlan) -> bool:
+        sinks: list[Any] = new.sinks  # a union of every sink type's model
+        sink_configs = {sink.name: sink for sink in sinks}
+        started: list[SinkRunner] = []
+        alerts: AlertDispatcher | None = None
+        try:
+            for name in plan.sinks_start:
+                runner = self._build_runner(sink_configs[name])
+                await runner.start()
+                started.append(runner)
+            if plan.alerts_changed:
+                alerts = AlertDispatcher(new.alerts)
+                await alerts.start()
+            async with self._dispatch_lock:
+                # No await from here to the swap: no batch runs through the stages in between,
+                # so the state saved is the state the new chain restores.
+                self.save_stage_state()
+                chain = build_chain(new.pipeline, new.state_dir)
+                retiring = [runner for runner in self.runners if runner.name in plan.sinks_stop]
+                by_name = {
+                    runner.name: runner for runner in self.runners if runner.name not in plan.sinks_stop
+                }
+                by_name.update((runner.name, runner) for runner in started)
+                self.runners = [by_name[sink.name] for sink in sinks]
+                self._retiring.extend(retiring)
+                self._set_chain(chain)
+                old_alerts, self.alerts = self.alerts, alerts or self.alerts
+                old_config, self.config = self.config, new
+                started, alerts = [], None  # swapped in: no longer ours to clean up
+        except Exception as exc:
+            log.error("Config reload failed; keeping the running config", extra={"error": str(exc)})
+            for runner in started:
+                await runner.stop()
+            if alerts is not None:
+                await alerts.stop(0)
+            return False
+        if plan.log_changed:
+            selflog.apply_levels(new.log.level, dict(new.log.levels))
+        await asyncio.gather(*(self._retire_runner(runner) for runner in retiring))
+        if old_alerts is not self.alerts:
+            await old_alerts.stop(min(5.0, old_config.shutdown_timeout))
+        await asyncio.gather(*(self._retire_source(name) for name in plan.sources_stop))
+        source_configs = {source.name: source for source in new.sources}
+        for name in plan.sources_start:
+            source = self._add_source(source_configs[name])
+            source.load_checkpoints()
+            self._start_source(source)
+        return True
+
+    async def _retire_runner(self, runner: SinkRunner) -> None:
+        """Deliver what a removed sink holds (at most shutdown_timeout), then close it."""
+        try:
+            async with asyncio.timeout(self.config.shutdown_timeout):
+                await runner.stop()
+        except TimeoutError:
+            log.warning("Removed sink did not drain in time; stopped it", extra={"sink": runner.name})
+            runner.abort()
+        finally:
+            self._retiring.remove(runner)
+
+    async def _retire_source(self, name: str) -> None:
+        """Stop a removed (or changed) source once everything it read is acknowledged, and save
+        its checkpoint, so its replacement resumes exactly there."""
+        source = self.sources[name]
+        source.stop()
+        task = self._source_tasks.get(name)
+        try:
+            async with asyncio.timeout(self.config.shutdown_timeout):
+                if task is not None:
+                    await asyncio.wait([task])
+                # Polled: acknowledgements complete in sink tasks, and FileSource signals none.
+                while source.in_flight():  # noqa: ASYNC110
+                    await asyncio.sleep(DRAIN_POLL_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "Removed source did not drain in time; its unacknowledged lines will be read again",
+                extra={"source": name, "chunks": source.in_flight()},
+            )
+        source.mark_dirty()
+        await self.save_checkpoints([source])
+        self.sources.pop(name, None)
+        self._source_tasks.pop(name, None)
+
+
+def _metered_call(stage: Stage, counters: StageCounters, batch: Batch, now: float) -> Batch:
+    events_in, dead_in, routed_in = len(batch.events), len(batch.dead), _routed(batch)
+    batch = stage(batch, now)
+    events_out = len(batch.events)
+    routed = _routed(batch) - routed_in
+    counters.batches += 1
+    counters.events_in += events_in
+    counters.events_out += events_out
+    counters.routed += routed
+    if events_in > events_out + routed:
+        counters.dropped += events_in - events_out - routed
+    counters.dead_letters += len(batch.dead) - dead_in
+    return batch
+
+
+def _routed(batch: Batch) -> int:
+    return sum(map(len, batch.routes.values())) if batch.routes else 0
 
 
 def tune_gc() -> None:
@@ -227,30 +513,64 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-async def run_daemon(config: Config) -> int:
-    """Run in the foreground until SIGTERM/SIGINT; a second signal exits at once."""
-    daemon = Daemon(config)
+def _exit_now(daemon: Daemon) -> None:
+    """Second SIGTERM/SIGINT: record what was acknowledged and leave without waiting for anything."""
+    log.warning("Second signal: exiting now")
+    daemon.abort()
+    for handler in logging.getLogger(selflog.ROOT).handlers:
+        handler.flush()
+    # Not SystemExit: unwinding would wait for cancelled tasks and blocked worker threads.
+    os._exit(0)
+
+
+async def run_daemon(config: Config, config_path: str | None = None) -> int:
+    """Run in the foreground until SIGTERM/SIGINT; exit code 0, or 1 when it could not run or an
+    internal task failed (so systemd's Restart=on-failure restarts it)."""
+    daemon = Daemon(config, config_path)
     tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    signals = 0
+    monitor = LoopMonitor()
+    server = OpsServer(config.http, daemon, daemon.tap, monitor) if config.http.enabled else None
 
-    def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
-            stop.set()
-        else:
-            log.warning("Second signal: exiting now")
-            daemon.abort()
-            raise SystemExit(0)
+    def on_stop() -> None:
+        if stop.is_set():
+            _exit_now(daemon)
+        stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+    def on_verbosity(steps: int) -> None:
+        levels = selflog.step(steps)
+        # WARNING so the change shows whatever the new level is.
+        log.warning("Log level changed", extra={"levels": levels})
+
+    handlers = {
+        signal.SIGTERM: on_stop,
+        signal.SIGINT: on_stop,
+        signal.SIGHUP: daemon.request_reload,
+        signal.SIGUSR1: lambda: on_verbosity(1),
+        signal.SIGUSR2: lambda: on_verbosity(-1),
+    }
+    for sig, handler in handlers.items():
+        loop.add_signal_handler(sig, handler)
+    beat = asyncio.create_task(monitor.run(), name="loop-monitor")
     try:
-        await daemon.run(stop)
+        if server is not None:
+            try:
+                await server.start()
+            except OSError as exc:
+                log.error(
+                    "Cannot listen on the HTTP address",
+                    extra={"address": config.http.address, "error": str(exc)},
+                )
+                return 1
+        await daemon.start()
+        failure = await daemon.wait(stop)
+        await daemon.shutdown()
+        return 0 if failure is None else 1
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        beat.cancel()
+        if server is not None:
+            await server.stop()
+        for sig in handlers:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-    return 0

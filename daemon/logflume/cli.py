@@ -28,7 +28,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    print(f"{args.config or '<embedded default>'}: valid ({len(config.sources)} sources, {len(config.sinks)} sinks)")
+    name = args.config or "<embedded default>"
+    print(f"{name}: valid ({len(config.sources)} sources, {len(config.sinks)} sinks)")
     return EXIT_OK
 
 
@@ -42,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.format, dict(config.log.levels))
-    return asyncio.run(run_daemon(config))
+    return asyncio.run(run_daemon(config, args.config))
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -60,7 +61,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="logflume", description="Tail, process and ship LLM-proxy JSON logs.")
+    parser = argparse.ArgumentParser(
+        prog="logflume", description="Tail, process and ship LLM-proxy JSON logs."
+    )
     parser.add_argument("--version", action="version", version=f"logflume {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -75,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="write sample LLM-proxy logs, rotating them")
     gen.add_argument("--out", default="./logs", help="directory to write llm_proxy.log into")
     gen.add_argument("--lines", type=int, default=100_000)
-    gen.add_argument("--rotate-every", type=int, default=20_000, help="rotate after this many lines (0: never)")
+    gen.add_argument(
+        "--rotate-every", type=int, default=20_000, help="rotate after this many lines (0: never)"
+    )
     gen.add_argument("--rate", type=float, default=0.0, help="lines per second (0: as fast as possible)")
     gen.add_argument("--seed", type=int, default=1)
     gen.set_defaults(func=cmd_generate)
@@ -92,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that live in their own packages."""
+    from logflume.ops.commands import add_ops_commands
+
+    add_ops_commands(sub)
     try:
         from logflume.analysis.commands import add_analysis_commands
     except ImportError:

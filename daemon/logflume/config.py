@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 from logflume.alerts.config import AlertsConfig
 from logflume.errors import ConfigError, ConfigIssue
 from logflume.models import StrictModel
+from logflume.ops.config import HttpConfig
 from logflume.pipeline.config import PipelineConfig
 from logflume.sinks.registry import SINK_TYPES
 from logflume.sources.config import SourceConfig
@@ -24,20 +25,25 @@ from logflume.units import Duration
 
 _sink_models = tuple(model for model, _ in SINK_TYPES.values())
 SinkConfig = (
-    Annotated[Union[_sink_models], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+    Annotated[Union[_sink_models], Field(discriminator="type")]  # noqa: UP007
     if len(_sink_models) > 1
     else _sink_models[0]
 )
 
 
 class DeadLetterConfig(StrictModel):
-    path: str | None = Field(None, description="Dead-letter JSON-lines file; default <state_dir>/dead-letter.jsonl.")
-    max_size: int | None = Field(None, description="Reserved for rotation of the dead-letter file.")
+    path: str | None = Field(
+        None, description="Dead-letter JSON-lines file; default <state_dir>/dead-letter.jsonl."
+    )
 
 
 class LogConfig(StrictModel):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", description="Own log level.")
-    format: Literal["auto", "json", "text"] = Field("auto", description="auto: text on a terminal, else JSON.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Own log level."
+    )
+    format: Literal["auto", "json", "text"] = Field(
+        "auto", description="auto: text on a terminal, else JSON."
+    )
     levels: dict[str, Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]] = Field(
         default_factory=dict, description="Per-logger levels, e.g. {logflume.sinks: DEBUG}."
     )
@@ -47,13 +53,18 @@ class Config(StrictModel):
     state_dir: Path = Field(..., description="Checkpoints, buffers and detector state live here.")
     sources: list[SourceConfig] = Field(..., min_length=1)
     sinks: list[SinkConfig] = Field(..., min_length=1)  # type: ignore[valid-type]
-    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)  # type: ignore[arg-type]
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[arg-type]
-    dead_letter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)  # type: ignore[arg-type]
-    log: LogConfig = Field(default_factory=LogConfig)  # type: ignore[arg-type]
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    dead_letter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    http: HttpConfig = Field(
+        default_factory=HttpConfig, description="The local endpoint: metrics, health, tap."
+    )
     checkpoint_interval: Duration = Field(0.5, gt=0, description="How often acknowledged offsets are saved.")
     shutdown_timeout: Duration = Field(30.0, gt=0, description="SIGTERM drains for at most this long.")
-    queue_chunks: int = Field(4, gt=0, description="Read chunks waiting for the pipeline before readers pause.")
+    queue_chunks: int = Field(
+        4, gt=0, description="Read chunks waiting for the pipeline before readers pause."
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -63,6 +74,15 @@ class Config(StrictModel):
                 if item.name in seen:
                     raise ValueError(f"{kind}: duplicate name {item.name!r}")
                 seen.add(item.name)
+        return self
+
+    @model_validator(mode="after")
+    def _routes_name_sinks(self) -> Config:
+        # A route to a sink that does not exist would silently lose the routed events.
+        sinks: list[Any] = self.sinks
+        unknown = sorted(self.pipeline.filter.route_sinks() - {sink.name for sink in sinks})
+        if unknown:
+            raise ValueError(f"pipeline.filter routes to unknown sinks: {', '.join(unknown)}")
         return self
 
     def dead_letter_path(self) -> Path:
@@ -131,7 +151,9 @@ def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _interpolate_tree(value: Any, loc: tuple[Any, ...], env: dict[str, str], issues: list[tuple[Any, ...]]) -> Any:
+def _interpolate_tree(
+    value: Any, loc: tuple[Any, ...], env: dict[str, str], issues: list[tuple[Any, ...]]
+) -> Any:
     if isinstance(value, dict):
         return {k: _interpolate_tree(v, (*loc, k), env, issues) for k, v in value.items()}
     if isinstance(value, list):

@@ -2,12 +2,15 @@
 
     LogflumeError
     ├── ConfigError            a config file that cannot be loaded or validated
+    ├── ConditionError         a filter condition or expression that cannot compile (also a ValueError)
     ├── SourceError            a source cannot open or read what it was given
     ├── CheckpointError        the checkpoint store cannot be read or written
     ├── SinkError              a sink failed to deliver
     │   ├── RetryableSinkError     transient: connection, timeout, 429, 5xx — retried with backoff
     │   └── FatalSinkError         permanent: auth, bad request — the runner stops retrying
-    └── AlertError             an alert channel failed to deliver
+    ├── AlertError             an alert channel failed to deliver
+    │   └── FatalAlertError        permanent (4xx, auth refused): not retried
+    └── AnalysisError          `analyze`/`query` cannot read an input or evaluate the request
 
 Library errors are converted at the boundary with ``raise ... from exc``.
 """
@@ -48,6 +51,14 @@ class ConfigError(LogflumeError):
         return head + "\n" + "\n".join(f"  {issue}" for issue in self.issues)
 
 
+class ConditionError(LogflumeError, ValueError):
+    """A filter condition (mapping or one-line expression) that cannot be compiled.
+
+    A ValueError too, so a config model validator that compiles a condition reports it as an
+    ordinary validation error at the condition's key path.
+    """
+
+
 class SourceError(LogflumeError):
     """A source could not open or read a file."""
 
@@ -70,3 +81,11 @@ class FatalSinkError(SinkError):
 
 class AlertError(LogflumeError):
     """An alert channel failed to deliver."""
+
+
+class FatalAlertError(AlertError):
+    """An alert channel refused an alert for good (bad request, auth): retrying cannot help."""
+
+
+class AnalysisError(LogflumeError):
+    """``logflume analyze`` or ``query`` cannot resolve or read an input, or cannot run the request."""

@@ -113,7 +113,12 @@ def rotate(path: Path, keep: int = 3, compress: bool = True) -> None:
 
 
 def generate_rotating(
-    directory: Path, count: int, rotate_every: int, rate: float = 0.0, seed: int = 1, name: str = "llm_proxy.log"
+    directory: Path,
+    count: int,
+    rotate_every: int,
+    rate: float = 0.0,
+    seed: int = 1,
+    name: str = "llm_proxy.log",
 ) -> int:
     """Append ``count`` lines to ``directory/name``, rotating every ``rotate_every`` lines.
 
@@ -121,7 +126,7 @@ def generate_rotating(
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
-    out = open(path, "ab")
+    out = open(path, "ab")  # noqa: SIM115 - reopened on every rotation below
     written = 0
     started = time.monotonic()
     try:
@@ -137,7 +142,7 @@ def generate_rotating(
             if rotate_every and written % rotate_every == 0 and written < count:
                 out.close()
                 rotate(path)
-                out = open(path, "ab")
+                out = open(path, "ab")  # noqa: SIM115 - closed in the finally below
     finally:
         out.close()
     return written

@@ -23,8 +23,18 @@ PROVIDERS = {
 ENDPOINTS = ["/api/chat/completions", "/api/completions", "/api/embeddings"]
 ERROR_MESSAGES = ["Provider timeout", "Upstream returned 502", "Rate limit exceeded", "Invalid API key"]
 JUNK_LINES = [b"not json at all", b"[1, 2, 3]", b"{}", b'{"truncated": ', b"   ", b"", b'"a string"', b"42"]
-EVENT_FIELDS = ("timestamp", "@timestamp", "level", "message", "provider", "model", "endpoint",
-                "response_time_ms", "status_code", "cache_hit")
+EVENT_FIELDS = (
+    "timestamp",
+    "@timestamp",
+    "level",
+    "message",
+    "provider",
+    "model",
+    "endpoint",
+    "response_time_ms",
+    "status_code",
+    "cache_hit",
+)
 ERROR_LEVELS = {"ERROR", "CRITICAL", "FATAL"}
 
 
@@ -32,7 +42,9 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def make_events(count: int, seed: int = 7, start: datetime | None = None, span: float = 6 * 3600) -> list[dict[str, Any]]:
+def make_events(
+    count: int, seed: int = 7, start: datetime | None = None, span: float = 6 * 3600
+) -> list[dict[str, Any]]:
     """``count`` proxy log events of every kind the analysis distinguishes, spread over ``span`` s."""
     rnd = random.Random(seed)
     start = start or datetime(2024, 1, 15, 6, 0, tzinfo=UTC)
@@ -50,8 +62,12 @@ def make_events(count: int, seed: int = 7, start: datetime | None = None, span: 
         if kind < 0.55:  # outcome line with both time and status
             status = rnd.choices([200, 400, 429, 500, 502, 503], [85, 4, 3, 3, 3, 2])[0]
             event.update(message="Request completed", status_code=status)
-            event["response_time_ms"] = round(rnd.lognormvariate(6, 1.1), 2) if rnd.random() < 0.8 else rnd.randrange(1, 20000)
-            event["level"] = "ERROR" if status >= 500 and rnd.random() < 0.7 else ("WARNING" if status >= 400 else "INFO")
+            event["response_time_ms"] = (
+                round(rnd.lognormvariate(6, 1.1), 2) if rnd.random() < 0.8 else rnd.randrange(1, 20000)
+            )
+            event["level"] = (
+                "ERROR" if status >= 500 and rnd.random() < 0.7 else ("WARNING" if status >= 400 else "INFO")
+            )
             if status >= 500:
                 event["message"] = rnd.choice(ERROR_MESSAGES)
         elif kind < 0.65:  # outcome with a status only: refused before reaching a provider
@@ -61,7 +77,9 @@ def make_events(count: int, seed: int = 7, start: datetime | None = None, span: 
         elif kind < 0.9:  # request start: no outcome
             event.update(message="Processing request")
         else:  # error line that is not an outcome line
-            event.update(message=rnd.choice(ERROR_MESSAGES), level=rnd.choice(["ERROR", "error", "CRITICAL", "Fatal"]))
+            event.update(
+                message=rnd.choice(ERROR_MESSAGES), level=rnd.choice(["ERROR", "error", "CRITICAL", "Fatal"])
+            )
         if "status_code" in event or "response_time_ms" in event or rnd.random() < 0.5:
             event["provider"] = provider
             event["model"] = rnd.choice(PROVIDERS[provider])
@@ -84,14 +102,17 @@ def own_events(count: int, start: datetime | None = None) -> list[dict[str, Any]
     out = []
     for i in range(count):
         kind = "alert" if i % 2 else "metric"
-        out.append({
-            "timestamp": _iso(start + timedelta(minutes=i)),
-            "level": "CRITICAL" if kind == "alert" else "INFO",
-            "message": "Error rate above threshold" if kind == "alert" else "window",
-            "response_time_ms": 123.0,
-            "status_code": 500,
-            "logflume": {"type": kind, "event_id": f"own-{i}"},
-        })
+        out.append(
+            {
+                "type": kind,  # as the aggregate and anomaly stages make them
+                "timestamp": _iso(start + timedelta(minutes=i)),
+                "level": "CRITICAL" if kind == "alert" else "INFO",
+                "message": "Error rate above threshold" if kind == "alert" else "window",
+                "response_time_ms": 123.0,
+                "status_code": 500,
+                "logflume": {"type": kind, "event_id": f"own-{i}"},
+            }
+        )
     return out
 
 
@@ -102,9 +123,18 @@ def with_metadata(events: list[dict[str, Any]], source: str = "proxy") -> list[d
         if "logflume" in event:
             out.append(event)
             continue
-        out.append({**event, "logflume": {"event_id": f"f00d-{offset:x}", "source": source,
-                                          "file": "/var/log/llm_proxy/app.log", "offset": offset * 300,
-                                          "ingested_at": "2024-01-16T00:00:00.000Z"}})
+        out.append(
+            {
+                **event,
+                "logflume": {
+                    "event_id": f"f00d-{offset:x}",
+                    "source": source,
+                    "file": "/var/log/llm_proxy/app.log",
+                    "offset": offset * 300,
+                    "ingested_at": "2024-01-16T00:00:00.000Z",
+                },
+            }
+        )
     return out
 
 
@@ -119,7 +149,9 @@ def lines_with_junk(events: list[dict[str, Any]], seed: int = 3) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
-def write_split(directory: Path, events: list[dict[str, Any]], parts: int, name: str, gzip_all_but_last: bool) -> list[Path]:
+def write_split(
+    directory: Path, events: list[dict[str, Any]], parts: int, name: str, gzip_all_but_last: bool
+) -> list[Path]:
     """Write ``events`` over ``parts`` files; rotated ones gzip-compressed like the file sink's."""
     directory.mkdir(parents=True, exist_ok=True)
     size = -(-len(events) // parts)
@@ -155,7 +187,9 @@ class _Scope:
         rt, status = event.get("response_time_ms"), event.get("status_code")
         level = event.get("level")
         is_request = rt is not None or status is not None
-        is_error = (isinstance(level, str) and level.upper() in ERROR_LEVELS) or (status is not None and status >= 500)
+        is_error = (isinstance(level, str) and level.upper() in ERROR_LEVELS) or (
+            status is not None and status >= 500
+        )
         self.requests += is_request
         self.errors += is_request and is_error
         self.error_events += is_error
@@ -167,8 +201,9 @@ class _Scope:
 
     def metrics(self, slow_ms: float) -> dict[str, Any]:
         times = np.array(self.times, dtype=np.float64)
-        p50, p95, p99 = (np.percentile(times, [50, 95, 99], method="linear").tolist()
-                         if len(times) else (None, None, None))
+        p50, p95, p99 = (
+            np.percentile(times, [50, 95, 99], method="linear").tolist() if len(times) else (None, None, None)
+        )
         return {
             "total_events": self.events,
             "total_requests": self.requests,
@@ -235,4 +270,6 @@ def expected(
 
 def _is_error(event: dict[str, Any]) -> bool:
     level, status = event.get("level"), event.get("status_code")
-    return (isinstance(level, str) and level.upper() in ERROR_LEVELS) or (status is not None and status >= 500)
+    return (isinstance(level, str) and level.upper() in ERROR_LEVELS) or (
+        status is not None and status >= 500
+    )

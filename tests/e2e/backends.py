@@ -135,7 +135,9 @@ class PostgresBackend:
                 exists = await conn.fetchval("select to_regclass($1)", self.table)
                 if exists is None:
                     return []
-                return list(await conn.fetch(f"select event_id, count(*) as n from {self.table} group by event_id"))
+                return list(
+                    await conn.fetch(f"select event_id, count(*) as n from {self.table} group by event_id")
+                )
             finally:
                 await conn.close()
 

@@ -25,7 +25,10 @@ _names = itertools.count()
 
 @pytest.fixture
 def backends(
-    es_node: SearchNode, opensearch_node: SearchNode, seaweed_server: SeaweedServer, postgres_server: PostgresServer
+    es_node: SearchNode,
+    opensearch_node: SearchNode,
+    seaweed_server: SeaweedServer,
+    postgres_server: PostgresServer,
 ) -> dict[str, Any]:
     n = next(_names)
     return {
@@ -97,7 +100,9 @@ def test_kill9_during_fanout(tmp_path: Path, backends: dict[str, Any], daemons: 
     """kill -9 while fanning out, twice, then restart: no event missing in any backend, none
     duplicated in Elasticsearch, OpenSearch or PostgreSQL."""
     total = 40_000
-    writer = threading.Thread(target=generate_rotating, args=(tmp_path / "logs", total, 15_000, 8_000.0, 22, "app.log"))
+    writer = threading.Thread(
+        target=generate_rotating, args=(tmp_path / "logs", total, 15_000, 8_000.0, 22, "app.log")
+    )
     config = config_for(tmp_path, backends)
     proc = DaemonProcess(config).start()
     daemons.append(proc)
@@ -122,13 +127,17 @@ def _outage_cases() -> list[str]:
 
 
 @pytest.mark.parametrize("down", _outage_cases())
-def test_backend_outage(tmp_path: Path, backends: dict[str, Any], daemons: list[DaemonProcess], down: str) -> None:
+def test_backend_outage(
+    tmp_path: Path, backends: dict[str, Any], daemons: list[DaemonProcess], down: str
+) -> None:
     """One backend's server is killed for 30 s mid-run: the other sinks keep receiving, memory
     stays bounded, and after recovery the stopped backend holds every event exactly once."""
     total = 30_000
     backend = backends[down]
     server = backend.node if hasattr(backend, "node") else backend.server
-    writer = threading.Thread(target=generate_rotating, args=(tmp_path / "logs", total, 0, 500.0, 23, "app.log"))
+    writer = threading.Thread(
+        target=generate_rotating, args=(tmp_path / "logs", total, 0, 500.0, 23, "app.log")
+    )
     proc = DaemonProcess(config_for(tmp_path, backends)).start()
     daemons.append(proc)
     writer.start()

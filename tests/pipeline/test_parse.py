@@ -7,7 +7,9 @@ from logflume.pipeline.parse import Parser
 
 
 def chunk(data: bytes, start: int = 100) -> RawChunk:
-    return RawChunk("proxy", "f00d", "/logs/app.log", start, data, Ack("f00d", start + len(data), lambda a: None))
+    return RawChunk(
+        "proxy", "f00d", "/logs/app.log", start, data, Ack("f00d", start + len(data), lambda a: None)
+    )
 
 
 class TestParser:
@@ -45,7 +47,12 @@ class TestParser:
         events, dead = Parser()(chunk(data, 0), 0.0)
         assert events == []
         reasons = [d.reason.split(":")[0] for d in dead]
-        assert reasons == ["invalid JSON", "not a JSON object", "invalid UTF-8 at byte 6 (raw is base64)", "line contains a NUL byte"]
+        assert reasons == [
+            "invalid JSON",
+            "not a JSON object",
+            "invalid UTF-8 at byte 6 (raw is base64)",
+            "line contains a NUL byte",
+        ]
         assert [d.offset for d in dead] == [0, 6, 10, 20]
 
     def test_wrap_invalid(self) -> None:

@@ -24,7 +24,12 @@ def make_events(start: int, count: int, pad: int = 0) -> list[Event]:
         {
             "n": n,
             "msg": "x" * pad,
-            META_KEY: {"event_id": f"fp-{n:x}", "source": "proxy", "file": "/logs/app.log", "offset": n * 100},
+            META_KEY: {
+                "event_id": f"fp-{n:x}",
+                "source": "proxy",
+                "file": "/logs/app.log",
+                "offset": 1000 + n * 100,
+            },
         }
         for n in range(start, start + count)
     ]

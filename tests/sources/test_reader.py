@@ -66,7 +66,9 @@ class TestFingerprint:
         plain.write_bytes(b'{"first":1}\n{"second":2}\n')
         with gzip.open(tmp_path / "a.log.gz", "wb") as out:
             out.write(plain.read_bytes())
-        assert fingerprint_path(str(plain), 1024, False) == fingerprint_path(str(tmp_path / "a.log.gz"), 1024, True)
+        assert fingerprint_path(str(plain), 1024, False) == fingerprint_path(
+            str(tmp_path / "a.log.gz"), 1024, True
+        )
 
     def test_incomplete_gzip_is_not_identifiable(self, tmp_path: Path) -> None:
         """A .gz still being written (truncated stream) gives no identity rather than an error."""

@@ -24,7 +24,7 @@ def test_kill9_during_ingestion_loses_nothing(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,
         source={
-            "include": [str(tmp_path / "logs" / "*.log"), str(tmp_path / "logs" / "*.log.1")],
+            "include": [str(tmp_path / "logs" / "app.log*")],
             "read_bytes": READ_BYTES,
         },
         sink={"queue_batches": QUEUE_BATCHES},
@@ -40,7 +40,10 @@ def test_kill9_during_ingestion_loses_nothing(tmp_path: Path) -> None:
     kills = 0
     try:
         for _ in range(3):
-            time.sleep(rnd.uniform(0.8, 1.5))
+            # Kill at a random moment once this daemon is up and delivering.
+            before = len(request_ids(read_output(tmp_path / "out")))
+            wait_for(lambda: len(request_ids(read_output(tmp_path / "out"))) > before, 60, 0.05, "progress")
+            time.sleep(rnd.uniform(0.05, 0.6))
             proc.kill9()
             kills += 1
             proc = DaemonProcess(config).start()

@@ -6,7 +6,15 @@ import base64
 from pathlib import Path
 
 from logflume.generate import lines
-from tests.daemonproc import DaemonProcess, append_lines, read_jsonl, read_output, request_ids, wait_for, write_config
+from tests.daemonproc import (
+    DaemonProcess,
+    append_lines,
+    read_jsonl,
+    read_output,
+    request_ids,
+    wait_for,
+    write_config,
+)
 
 
 def test_malformed_lines_are_dead_lettered(tmp_path: Path) -> None:

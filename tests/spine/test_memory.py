@@ -42,7 +42,10 @@ def test_rss_bounded_while_sink_blocked(tmp_path: Path) -> None:
     blocker.write_text("a file where the sink wants a directory\n")  # root ignores permissions
     config = write_config(
         tmp_path,
-        sink={"rotation": {"max_size": "10GB"}, "retry": {"initial_backoff": "100ms", "max_backoff": "500ms"}},
+        sink={
+            "rotation": {"max_size": "10GB"},
+            "retry": {"initial_backoff": "100ms", "max_backoff": "500ms"},
+        },
     )
     proc = DaemonProcess(config).start()
     try:

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from logflume.pipeline.anomaly.build import build_windowed_stages
 from logflume.pipeline.config import PipelineConfig
-from logflume.pipeline.stage import Chain, PassThrough
+from logflume.pipeline.enrich import Enricher, build_enrichments
+from logflume.pipeline.filter.stage import FilterStage
+from logflume.pipeline.normalise import Normaliser
+from logflume.pipeline.redact import Redactor
+from logflume.pipeline.sample import Sampler
+from logflume.pipeline.stage import Chain, PassThrough, Stage
 
-STAGE_ORDER = ("enrich", "filter", "aggregate", "anomaly")
+STAGE_ORDER = ("normalise", "redact", "enrich", "filter", "sample", "aggregate", "anomaly")
 
 
 def build_chain(config: PipelineConfig, state_dir: Path) -> Chain:
-    """The stages that follow parse, in order."""
-    return Chain([PassThrough(name) for name in STAGE_ORDER])
+    """The stages that follow parse, in order; a stage with nothing to do is a pass-through slot.
+
+    Redact runs before anything that could copy a value into another field, an aggregate or an
+    alert. Opens the geo database and lookup tables (ConfigError when they cannot be read).
+    """
+    enrichments = build_enrichments(config.enrich)
+    aggregate, anomaly = build_windowed_stages(config.aggregate, config.anomaly, state_dir)
+    stages: list[Stage] = [
+        Normaliser(config.normalise) if config.normalise.enabled else PassThrough("normalise"),
+        Redactor(config.redact) if config.redact.enabled else PassThrough("redact"),
+        Enricher(enrichments) if enrichments else PassThrough("enrich"),
+        FilterStage(config.filter) if config.filter.rules else PassThrough("filter"),
+        Sampler(config.sample) if config.sample is not None else PassThrough("sample"),
+        aggregate,
+        anomaly,
+    ]
+    return Chain(stages)

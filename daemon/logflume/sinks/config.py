@@ -1,16 +1,27 @@
-"""Settings every sink shares: batching, retry and queueing (each sink's config extends this)."""
+"""Settings every sink shares: batching, retry, concurrency, buffering (each sink's config extends this)."""
 
 from __future__ import annotations
+
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from logflume.models import StrictModel
-from logflume.units import Duration
+from logflume.units import ByteSize, Duration
+
+BufferType = Literal["memory", "disk"]
 
 
 class BatchConfig(StrictModel):
     max_events: int = Field(1000, gt=0, description="Send once this many events are waiting.")
-    timeout: Duration = Field(0.0, description="Send a partial batch after it waited this long; 0 sends at once.")
+    max_bytes: ByteSize = Field(
+        10 * 1000**2,
+        gt=0,
+        description="Send once the waiting events are about this large as JSON (estimated, not exact).",
+    )
+    timeout: Duration = Field(
+        0.0, description="Send a partial batch after it waited this long; 0 sends at once."
+    )
 
 
 class RetryConfig(StrictModel):
@@ -21,10 +32,65 @@ class RetryConfig(StrictModel):
     )
 
 
-class SinkCommonConfig(StrictModel):
-    name: str = Field(..., min_length=1, description="Unique sink name, used in routes and metrics.")
-    batch: BatchConfig = Field(default_factory=BatchConfig)  # type: ignore[arg-type]
-    retry: RetryConfig = Field(default_factory=RetryConfig)  # type: ignore[arg-type]
-    queue_batches: int = Field(
-        8, gt=0, description="Batches waiting for this sink before the pipeline (and readers) pause."
+class BufferConfig(StrictModel):
+    type: BufferType | None = Field(
+        None,
+        description=(
+            "memory: events wait in memory until the backend takes them, so a dead backend ends up "
+            "pausing every source; disk: when the backend fails or memory is full, events are written "
+            "to <state_dir>/buffers/<sink name>/ and acknowledged, then replayed in order. "
+            "null: the sink type's default (disk for network sinks, memory for the file sink)."
+        ),
     )
+    max_events: int = Field(
+        10_000,
+        gt=0,
+        description=(
+            "Events held in memory (waiting and in flight) before spilling or pausing; a batch is "
+            "sent when memory is full, so this also caps batch.max_events."
+        ),
+    )
+    max_bytes: ByteSize = Field(
+        32 * 1024**2,
+        gt=0,
+        description="Estimated JSON bytes in memory before spilling or pausing; also caps batch.max_bytes.",
+    )
+    max_disk_bytes: ByteSize = Field(
+        1024**3, gt=0, description="Undelivered bytes the disk buffer may hold before when_full applies."
+    )
+    spill_after: Duration = Field(
+        1.0,
+        description=(
+            "disk only: spill when memory stayed full this long without a write completing "
+            "(a stalled backend); a failed write spills at once."
+        ),
+    )
+    when_full: Literal["block", "drop_oldest"] = Field(
+        "block",
+        description=(
+            "block: stop accepting events, which pauses the pipeline and the readers (nothing is lost); "
+            "drop_oldest: discard the oldest buffered events, counted and logged."
+        ),
+    )
+
+
+class SinkCommonConfig(StrictModel):
+    # Network backends go down on their own; a local file sink rarely does, so its config overrides this.
+    default_buffer_type: ClassVar[BufferType] = "disk"
+
+    name: str = Field(..., min_length=1, description="Unique sink name, used in routes and metrics.")
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="When a batch is sent.")
+    retry: RetryConfig = Field(default_factory=RetryConfig, description="Backoff between attempts.")
+    buffer: BufferConfig = Field(
+        default_factory=BufferConfig, description="Where events wait while the backend is slow or down."
+    )
+    concurrency: int = Field(
+        1, gt=0, description="Write requests in flight at once; acknowledgements still complete in order."
+    )
+    queue_batches: int = Field(
+        1024, gt=0, description="Batches (as handed over by the pipeline) held in memory at most."
+    )
+
+    def buffer_type(self) -> BufferType:
+        """The configured buffer type, or this sink type's default."""
+        return self.buffer.type or self.default_buffer_type

@@ -15,7 +15,7 @@ class Backoff:
     attempt: int = 0
 
     def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * (2 ** min(self.attempt, 30)))
+        ceiling = min(self.maximum, self.initial * 2.0 ** min(self.attempt, 30))
         self.attempt += 1
         # Half fixed, half random: full jitter can pick ~0 repeatedly and hammer a sick backend.
         return ceiling / 2 + random.uniform(0, ceiling / 2)

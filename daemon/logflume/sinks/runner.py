@@ -1,181 +1,393 @@
-"""Runs one sink: a bounded queue in, batching, retries with backoff, acknowledgement out.
+"""Runs one sink: bounded buffer in, batching, concurrent writes with retries, acknowledgement out.
 
 The runner owns everything that is the same for every backend (Vector's "shared layer"): the sink
 itself only writes and classifies outcomes (see :mod:`logflume.sinks.base`).
+
+Flow. ``put`` splits what it is given into items no larger than a batch and appends them to the
+memory buffer (waiting while it is full: backpressure). The dispatcher forms a batch from the
+front once it reaches ``batch.max_events`` / ``batch.max_bytes`` or its oldest item waited
+``batch.timeout``, and hands it to one of ``concurrency`` workers. An ack completes once its
+events are accepted — written, durably on disk, or dead-lettered — and never before the acks
+handed over earlier (:class:`~logflume.sinks.acks.AckSequencer`).
+
+With a disk buffer, the first failed write or a full memory buffer switches the runner to
+*spilling*: the failed batch and everything in memory go to the disk buffer (fsync'd, then acked),
+and the workers replay the disk buffer, oldest first, with backoff until it is empty; then batches
+go straight from memory again. While the backend is healthy nothing touches the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
 
-from logflume.errors import FatalSinkError, RetryableSinkError
-from logflume.events import Ack, DeadLetter, Event, META_KEY
+from logflume.errors import RetryableSinkError
+from logflume.events import Ack, Event
+from logflume.sinks.acks import AckSequencer
 from logflume.sinks.base import Sink
+from logflume.sinks.buffer import Item, MemoryBuffer, Signal, estimate_bytes
 from logflume.sinks.config import SinkCommonConfig
-from logflume.sinks.retry import Backoff
+from logflume.sinks.disk_buffer import DiskBuffer, ReadBatch, encode_record
+from logflume.sinks.stats import SinkStats
+from logflume.sinks.writer import DeadLetterFn, Writer, dead_letter_for
+
+__all__ = ["DeadLetterFn", "SinkRunner", "SinkStats", "dead_letter_for"]
 
 log = logging.getLogger("logflume.sinks")
 
-DeadLetterFn = Callable[[list[DeadLetter]], None]
-
-
-@dataclass
-class SinkStats:
-    """Counters the runner keeps for one sink (exported by the metrics endpoint)."""
-
-    batches: int = 0
-    events_sent: int = 0
-    events_failed: int = 0
-    events_retried: int = 0
-    events_dead_lettered: int = 0
-    write_errors: int = 0
-    last_error: str | None = None
-    last_success: float = 0.0
-    write_seconds: list[float] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Item:
-    events: list[Event]
-    acks: list[Ack]
-
-
-def dead_letter_for(sink_name: str, event: Event, reason: str) -> DeadLetter:
-    """A dead letter for an event a sink refused, keeping the event as its raw payload."""
-    import orjson
-
-    meta = event.get(META_KEY) or {}
-    return DeadLetter(
-        source=str(meta.get("source", "")),
-        file=str(meta.get("file", "")),
-        offset=int(meta.get("offset", -1)),
-        reason=f"sink {sink_name}: {reason}",
-        raw=orjson.dumps(event, default=str).decode(),
-    )
+# Largest disk-buffer segment: small enough that delivered data is deleted soon, large enough
+# that a busy spill does not create thousands of files.
+_MAX_SEGMENT_BYTES = 32 * 1024**2
 
 
 class SinkRunner:
-    """Feeds one sink from its own bounded queue, so a slow backend never stalls the others."""
+    """Feeds one sink from its own bounded buffer, so a slow or dead backend never stalls the others.
 
-    def __init__(self, sink: Sink, config: SinkCommonConfig, dead_letter: DeadLetterFn) -> None:
+    ``state_dir`` is where a disk buffer lives (``<state_dir>/buffers/<name>/``). Without it a sink
+    whose buffer type is only defaulted to disk runs with a memory buffer; an explicit
+    ``buffer.type: disk`` without a state dir is an error.
+    """
+
+    def __init__(
+        self,
+        sink: Sink,
+        config: SinkCommonConfig,
+        dead_letter: DeadLetterFn,
+        *,
+        state_dir: Path | None = None,
+    ) -> None:
         self.sink = sink
         self.name = config.name
         self.config = config
-        self.queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=config.queue_batches)
         self.stats = SinkStats()
-        self._dead_letter = dead_letter
-        self._task: asyncio.Task[None] | None = None
-        self.healthy = True
+        self._writer = Writer(sink, self.name, config.retry, self.stats, dead_letter)
+        buffer = config.buffer
+        self._disk: DiskBuffer | None = None
+        if config.buffer_type() == "disk":
+            if state_dir is not None:
+                segment_bytes = max(1, min(_MAX_SEGMENT_BYTES, buffer.max_disk_bytes // 8))
+                self._disk = DiskBuffer(state_dir / "buffers" / self.name, segment_bytes)
+            elif buffer.type == "disk":
+                raise ValueError(f"sink {self.name}: a disk buffer needs the daemon's state_dir")
+        self.buffer_type = "disk" if self._disk is not None else "memory"
+        self._memory = MemoryBuffer(buffer.max_events, buffer.max_bytes, config.queue_batches)
+        self._acks = AckSequencer()
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._changed = Signal()  # memory, disk or worker state changed
+        self._disk_lock = asyncio.Lock()
+        self._spilling = False
+        # Set once a batch from disk was written since spilling began: only a backend that has
+        # just taken a write may get batches straight from memory again.
+        self._replayed = False
+        self._spill_busy = False
+        self._closing = False
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._spiller: asyncio.Task[None] | None = None
+        self._workers: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.sink.open()
-        self._task = asyncio.create_task(self._run(), name=f"sink:{self.name}")
+        """Open the disk buffer (replaying what it holds first) and the sink, then start working.
+
+        A backend that is down (RetryableSinkError) does not fail the start: writes keep trying to
+        open it, and with a disk buffer the input is buffered meanwhile. FatalSinkError propagates.
+        """
+        if self._disk is not None:
+            async with self._disk_lock:
+                await asyncio.to_thread(self._disk.open)
+            if self._disk.stored_events:
+                self._spilling = True
+                extra = {"sink": self.name, "events": self._disk.stored_events}
+                log.info("Replaying the disk buffer", extra=extra)
+            self._update_gauges()
+        try:
+            await self._writer.open()
+        except RetryableSinkError as exc:
+            self._writer.record_error(exc, 0, "Sink is unreachable; will retry")
+        self._dispatcher = asyncio.create_task(self._dispatch(), name=f"sink:{self.name}")
+        if self._disk is not None:
+            self._spiller = asyncio.create_task(self._spill_loop(), name=f"sink:{self.name}:spill")
 
     async def put(self, events: list[Event], acks: list[Ack]) -> None:
-        """Queue a batch; waits while the queue is full (this is the backpressure)."""
-        await self.queue.put(_Item(events, acks))
-
-    async def stop(self) -> None:
-        """Deliver what is queued, then close the sink."""
-        if self._task is not None:
-            await self.queue.put(None)
-            await self._task
-            self._task = None
-        await self.sink.close()
-
-    def abort(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Hand over a batch; waits while the buffer is full (this is the backpressure)."""
+        if self._closing:
+            raise RuntimeError(f"sink {self.name} is stopping")
+        if not events:
+            self._acks.accept(self._acks.add(list(acks)))
+            return
+        self.stats.events_received += len(events)
+        parts = self._split(events, estimate_bytes(events))
+        last = len(parts) - 1
+        for index, (part, nbytes) in enumerate(parts):
+            while self._memory.full:
+                if self._disk is not None and len(self._memory) and not self._spilling:
+                    # A busy but healthy backend frees memory soon: give it spill_after before
+                    # moving the hot path to disk.
+                    freed = await self._memory.freed.wait(self.config.buffer.spill_after)
+                    if not freed and self._memory.full and len(self._memory):
+                        self._start_spilling("memory buffer full")
+                    continue
+                await self._memory.freed.wait()
+            seq = self._acks.add(list(acks) if index == last else [])
+            self._memory.append(Item(part, (seq,), nbytes, time.monotonic()))
+            self._changed.notify()
+        self._update_gauges()
+        # Let the dispatcher start a write now, so it overlaps with the caller's next batch.
+        await asyncio.sleep(0)
 
     async def sync(self) -> None:
-        """Make what this sink acknowledged durable (called before checkpoints are saved)."""
-        await self.sink.sync()
+        """Make everything acknowledged so far durable; called before checkpoints are written.
 
-    async def _run(self) -> None:
-        closing = False
-        while not closing:
-            item = await self.queue.get()
-            if item is None:
-                break
-            events, acks = list(item.events), list(item.acks)
-            deadline = time.monotonic() + self.config.batch.timeout
-            # Gather more queued batches up to the batch size, waiting at most batch.timeout.
-            while len(events) < self.config.batch.max_events:
-                try:
-                    if self.queue.empty() and self.config.batch.timeout <= 0:
-                        break
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 and self.queue.empty():
-                        break
-                    nxt = await asyncio.wait_for(self.queue.get(), max(remaining, 0.0)) if self.queue.empty() \
-                        else self.queue.get_nowait()
-                except TimeoutError:
-                    break
-                if nxt is None:
-                    closing = True
-                    break
-                events.extend(nxt.events)
-                acks.extend(nxt.acks)
-            await self._deliver(events)
-            for ack in acks:
-                ack.done()
+        Disk-buffer appends are fsync'd before their events are acknowledged, so only the sink
+        has something left to flush.
+        """
+        if self._writer.opened:
+            await self.sink.sync()
 
-    async def _deliver(self, events: list[Event]) -> None:
-        """Write until every event is accepted or dead-lettered."""
-        backoff = Backoff(self.config.retry.initial_backoff, self.config.retry.max_backoff)
-        pending = events
-        attempts = 0
-        while pending:
-            attempts += 1
-            started = time.monotonic()
+    async def stop(self) -> None:
+        """Deliver what is in memory (or, with a disk buffer, spill what cannot be delivered), then close.
+
+        With a memory buffer and a dead backend this waits until the backend returns: the caller
+        bounds it with its shutdown deadline and then calls :meth:`abort`. What the disk buffer
+        holds stays there and is replayed on the next start.
+        """
+        if self._dispatcher is not None:
+            self._closing = True
+            self._writer.stopping.set()
+            self._changed.notify()
+            await self._dispatcher
+            while self._workers:
+                await asyncio.wait(list(self._workers))
+            self._changed.notify()
+            if self._spiller is not None:
+                await self._spiller
+            self._dispatcher = self._spiller = None
+        if self._disk is not None:
+            async with self._disk_lock:
+                await asyncio.to_thread(self._disk.close)
+        await self._writer.close()
+        self._update_gauges()
+
+    @property
+    def healthy(self) -> bool:
+        """False from a failed write (or open) until the next successful write."""
+        return self._writer.healthy
+
+    def abort(self) -> None:
+        """Stop at once; unacknowledged events are read again from the sources after a restart."""
+        for task in (self._dispatcher, self._spiller, *self._workers):
+            if task is not None:
+                task.cancel()
+
+    # -- dispatching -------------------------------------------------------------------------
+
+    def _split(self, events: list[Event], nbytes: int) -> list[tuple[list[Event], int]]:
+        """Cut a hand-over into items no larger than one batch, so batches keep their limits."""
+        per_event = max(1, nbytes // len(events))
+        batch = self.config.batch
+        size = max(1, min(batch.max_events, batch.max_bytes // per_event))
+        if len(events) <= size:
+            return [(events, nbytes)]
+        parts = [events[i : i + size] for i in range(0, len(events), size)]
+        return [(part, per_event * len(part)) for part in parts]
+
+    async def _dispatch(self) -> None:
+        while True:
+            await self._slots.acquire()
             try:
-                result = await self.sink.write(pending)
-            except RetryableSinkError as exc:
-                self._record_error(exc, len(pending))
-                if self._exhausted(attempts):
-                    self._reject(pending, f"gave up after {attempts} attempts: {exc}")
-                    return
-                self.stats.events_retried += len(pending)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            except FatalSinkError as exc:
-                self._record_error(exc, len(pending))
-                self._reject(pending, str(exc))
+                work = await self._next_work()
+            except BaseException:
+                self._slots.release()
+                raise
+            if work is None:
+                self._slots.release()
                 return
-            elapsed = time.monotonic() - started
-            self.healthy = True
-            self.stats.batches += 1
-            self.stats.write_seconds.append(elapsed)
-            if len(self.stats.write_seconds) > 1024:
-                del self.stats.write_seconds[:512]
-            self.stats.last_success = time.time()
-            if result.rejected:
-                self._dead_letter([dead_letter_for(self.name, e, r) for e, r in result.rejected])
-                self.stats.events_dead_lettered += len(result.rejected)
-            self.stats.events_sent += len(pending) - len(result.retry) - len(result.rejected)
-            pending = result.retry
-            if pending:
-                self.stats.events_retried += len(pending)
-                if self._exhausted(attempts):
-                    self._reject(pending, f"gave up after {attempts} attempts")
+            task = asyncio.create_task(work)
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+
+    async def _next_work(self) -> Coroutine[Any, Any, None] | None:
+        """The next write to start (holding a slot), or None when stopping and nothing is left."""
+        batch = self.config.batch
+        while True:
+            if self._spilling:
+                if self._closing:
+                    # The spiller moves what is left in memory; the disk keeps it for the next start.
+                    return None
+                read = await self._read_disk()
+                if read is not None:
+                    return self._deliver_disk(read)
+                if self._replayed and self._disk_drained():
+                    self._spilling = False
+                    log.info("Disk buffer delivered; sending directly again", extra={"sink": self.name})
+                    continue
+                await self._changed.wait()
+                continue
+            due = self._memory.due_at(batch.max_events, batch.max_bytes, batch.timeout, self._closing)
+            now = time.monotonic()
+            if due is not None and due <= now:
+                return self._deliver_memory(self._memory.take(batch.max_events, batch.max_bytes))
+            if due is None and self._closing:
+                return None
+            await self._changed.wait(None if due is None else due - now)
+
+    async def _deliver_memory(self, items: list[Item]) -> None:
+        events = items[0].events if len(items) == 1 else [event for item in items for event in item.events]
+        try:
+            left = await self._writer.deliver(events, fail_fast=self._disk is not None, interruptible=False)
+            if left:
+                # Transient failure with a disk buffer: the rest goes to disk ahead of newer input.
+                seqs = tuple(seq for item in items for seq in item.seqs)
+                self._memory.push_back(Item(left, seqs, estimate_bytes(left), items[0].arrived))
+                self._start_spilling("write failed")
+            else:
+                for item in items:
+                    for seq in item.seqs:
+                        self._acks.accept(seq)
+            self._memory.release(items)
+        finally:
+            self._slots.release()
+            self._update_gauges()
+            self._changed.notify()
+
+    async def _deliver_disk(self, read: ReadBatch) -> None:
+        assert self._disk is not None
+        try:
+            left = await self._writer.deliver(read.events, fail_fast=False, interruptible=True)
+            if not left:
+                async with self._disk_lock:
+                    await asyncio.to_thread(self._disk.complete, read)
+                self._replayed = self._replayed or self.healthy
+            # Otherwise the runner is stopping: the batch stays on disk for the next start.
+        finally:
+            self._slots.release()
+            self._update_gauges()
+            self._changed.notify()
+
+    async def _read_disk(self) -> ReadBatch | None:
+        assert self._disk is not None
+        if not (self._disk.unread_events or self._disk.unread_bytes):
+            return None
+        batch = self.config.batch
+        async with self._disk_lock:
+            return await asyncio.to_thread(self._disk.read, batch.max_events, batch.max_bytes)
+
+    def _disk_drained(self) -> bool:
+        disk = self._disk
+        assert disk is not None
+        return not (disk.unread_events or disk.unread_bytes or disk.inflight or self._spill_busy)
+
+    # -- spilling to disk --------------------------------------------------------------------
+
+    def _start_spilling(self, reason: str) -> None:
+        if self._disk is not None and not self._spilling:
+            self._spilling = True
+            self._replayed = False
+            # A full memory buffer under load is routine; a failing backend deserves a warning.
+            level = logging.INFO if self.healthy else logging.WARNING
+            log.log(level, "Buffering to disk", extra={"sink": self.name, "reason": reason})
+            self._changed.notify()
+
+    async def _spill_loop(self) -> None:
+        """Move memory to disk while spilling; ends after :meth:`stop` once nothing is left to move."""
+        while True:
+            if self._spilling and len(self._memory):
+                if not await self._spill_once():
                     return
-                await asyncio.sleep(backoff.next_delay())
+            elif self._closing and self._dispatched_all():
+                return
+            else:
+                await self._changed.wait()
 
-    def _exhausted(self, attempts: int) -> bool:
-        limit = self.config.retry.max_attempts
-        return limit is not None and attempts >= limit
+    def _dispatched_all(self) -> bool:
+        """Stopping, and no write can hand anything back to memory any more."""
+        return self._dispatcher is not None and self._dispatcher.done() and not self._workers
 
-    def _record_error(self, exc: Exception, count: int) -> None:
-        self.healthy = False
-        self.stats.write_errors += 1
-        self.stats.last_error = str(exc)
-        log.warning("Sink write failed", extra={"sink": self.name, "error": str(exc), "events": count})
+    async def _spill_once(self) -> bool:
+        """Append everything in memory to disk and ack it; False when it must give up (stopping)."""
+        disk = self._disk
+        assert disk is not None
+        self._spill_busy = True
+        items = self._memory.take(sys.maxsize, sys.maxsize)
+        settled: list[Item] = []  # accepted: on disk or dead-lettered
+        try:
+            records, good, bad = await asyncio.to_thread(_encode, items)
+            for item, exc in bad:
+                self._writer.reject(item.events, f"cannot encode for the disk buffer: {exc}")
+                settled.append(item)
+            if not await self._make_room(sum(len(record) for record, _ in records)):
+                return False  # stopping while full: unacked, so the sources read these again
+            try:
+                async with self._disk_lock:
+                    await asyncio.to_thread(disk.append, records)
+            except OSError as exc:
+                log.error("Disk buffer write failed", extra={"sink": self.name, "error": str(exc)})
+                for item in good:
+                    self._memory.push_back(item)
+                await asyncio.sleep(self.config.retry.initial_backoff)
+                return not self._closing
+            settled.extend(good)
+            return True
+        finally:
+            for item in sorted(settled, key=lambda item: item.seqs[0]):
+                for seq in item.seqs:
+                    self._acks.accept(seq)
+            self._memory.release(items)
+            self._spill_busy = False
+            self._update_gauges()
+            self._changed.notify()
 
-    def _reject(self, events: list[Event], reason: str) -> None:
-        self.stats.events_failed += len(events)
-        self.stats.events_dead_lettered += len(events)
-        self._dead_letter([dead_letter_for(self.name, e, reason) for e in events])
+    async def _make_room(self, nbytes: int) -> bool:
+        """Apply ``buffer.when_full`` until ``nbytes`` more fit on disk; False if stopping first."""
+        disk = self._disk
+        assert disk is not None
+        limit = self.config.buffer.max_disk_bytes
+        if disk.stored_bytes + nbytes <= limit or not disk.stored_bytes:
+            return True
+        if self.config.buffer.when_full == "drop_oldest":
+            async with self._disk_lock:
+                dropped = await asyncio.to_thread(disk.drop_oldest, disk.stored_bytes + nbytes - limit)
+            if dropped:
+                self.stats.events_dropped += dropped
+                extra = {"sink": self.name, "events": dropped}
+                log.warning("Disk buffer full; dropped the oldest events", extra=extra)
+            return True
+        self.stats.blocked = True
+        log.warning("Disk buffer full; pausing input", extra={"sink": self.name, "bytes": disk.stored_bytes})
+        try:
+            while disk.stored_bytes and disk.stored_bytes + nbytes > limit:
+                if self._closing and not self._workers:
+                    return False
+                await self._changed.wait()
+        finally:
+            self.stats.blocked = False
+        log.info("Disk buffer has room again; resuming input", extra={"sink": self.name})
+        return True
+
+    def _update_gauges(self) -> None:
+        stats = self.stats
+        stats.memory_events = self._memory.events
+        stats.memory_bytes = self._memory.nbytes
+        if self._disk is not None:
+            stats.disk_events = self._disk.stored_events
+            stats.disk_bytes = self._disk.stored_bytes
+
+
+def _encode(items: list[Item]) -> tuple[list[tuple[bytes, int]], list[Item], list[tuple[Item, Exception]]]:
+    """Disk records for ``items`` (run in a worker thread): records, their items, items that failed."""
+    records: list[tuple[bytes, int]] = []
+    good: list[Item] = []
+    bad: list[tuple[Item, Exception]] = []
+    for item in items:
+        try:
+            records.append((encode_record(item.events), len(item.events)))
+            good.append(item)
+        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+            bad.append((item, exc))
+    return records, good, bad

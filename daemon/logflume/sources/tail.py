@@ -35,7 +35,9 @@ class SourceStats:
 class FileSource:
     """Follows every file matching the source's globs."""
 
-    def __init__(self, config: SourceConfig, state_dir: Path, emit: Callable[[RawChunk], Awaitable[None]]) -> None:
+    def __init__(
+        self, config: SourceConfig, state_dir: Path, emit: Callable[[RawChunk], Awaitable[None]]
+    ) -> None:
         self.name = config.name
         self.config = config
         self.wakeup = Wakeup()
@@ -92,7 +94,9 @@ class FileSource:
         now = time.time()
         merged = {fp: cp for fp, cp in self._checkpoints.items() if now - cp.updated < CHECKPOINT_TTL}
         for fp, state in self.files.items():
-            merged[fp] = FileCheckpoint(state.path, state.dev, state.ino, state.acked_offset, state.updated or now)
+            merged[fp] = FileCheckpoint(
+                state.path, state.dev, state.ino, state.acked_offset, state.updated or now
+            )
         return merged
 
     def save_checkpoints(self, snapshot: dict[str, FileCheckpoint] | None = None) -> None:
@@ -122,7 +126,9 @@ class FileSource:
         watcher = None
         if self.config.watch == "auto":
             roots = watch_roots(self.config.include)
-            watcher = asyncio.create_task(watch_changes(roots, self.config.include, self.wakeup, self._stop), name=f"watch:{self.name}")
+            watcher = asyncio.create_task(
+                watch_changes(roots, self.config.include, self.wakeup, self._stop), name=f"watch:{self.name}"
+            )
         try:
             while not self._stop.is_set():
                 await asyncio.to_thread(self._scan_blocking_part)
@@ -196,7 +202,10 @@ class FileSource:
                 if not (same_inode or (compressed and entry.name.startswith(base))):
                     continue
                 if fingerprint_path(entry.path, limit, compressed) == fp:
-                    log.info("Finishing file rotated while stopped", extra={"path": entry.path, "offset": cp.offset})
+                    log.info(
+                        "Finishing file rotated while stopped",
+                        extra={"path": entry.path, "offset": cp.offset},
+                    )
                     out.append((fp, entry.path, st, compressed))
                     break
         return out
@@ -239,8 +248,8 @@ class FileSource:
             state.path = path
             state.active = True
             reader = FileReader(self, state, path, compressed, self._emit)
-            gz_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if compressed else None
-            self._readers[fp] = asyncio.create_task(self._read(reader, gz_key), name=f"read:{path}")
+            done_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if compressed else None
+            self._readers[fp] = asyncio.create_task(self._read(reader, done_key), name=f"read:{path}")
 
     async def _read(self, reader: FileReader, gz_key: tuple[int, int, int, int] | None) -> None:
         state = reader.state

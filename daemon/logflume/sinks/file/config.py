@@ -28,10 +28,10 @@ class FileSinkConfig(SinkCommonConfig):
         min_length=1,
         description="Output path template: {source} and strftime fields (UTC, time of writing).",
     )
-    rotation: RotationConfig = Field(default_factory=RotationConfig)  # type: ignore[arg-type]
+    rotation: RotationConfig = Field(default_factory=RotationConfig)
     compression: Literal["gzip", "none"] = Field("gzip", description="Compress rotated/closed files.")
     compression_level: int = Field(6, ge=1, le=9, description="gzip level for closed files.")
-    retention: RetentionConfig = Field(default_factory=RetentionConfig)  # type: ignore[arg-type]
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     file_mode: int = Field(0o640, ge=0, le=0o777, description="Permissions of files created.")
     fsync: Literal["checkpoint", "always", "never"] = Field(
         "checkpoint",

@@ -88,7 +88,9 @@ class FileSink:
                 self._submit_compression(path)
 
     def render(self, source: str, now: float) -> str:
-        return time.strftime(self.config.path.replace("{source}", source.replace("%", "%%")), time.gmtime(now))
+        return time.strftime(
+            self.config.path.replace("{source}", source.replace("%", "%%")), time.gmtime(now)
+        )
 
     async def write(self, events: list[Event]) -> WriteResult:
         if not events:
@@ -96,11 +98,15 @@ class FileSink:
         now = time.time()
         # Encoding is CPU work that holds the GIL: it runs here. Only the system calls go to a
         # thread, so the loop never waits on the disk and the two threads do not fight for the GIL.
-        outputs = [(source, self.render(source, now), encode(group)) for source, group in _by_source(events).items()]
+        outputs = [
+            (source, self.render(source, now), encode(group)) for source, group in _by_source(events).items()
+        ]
         try:
             await asyncio.to_thread(self._write_outputs, outputs, now)
         except OSError as exc:
-            raise RetryableSinkError(f"cannot write {exc.filename or self.config.path}: {exc.strerror}") from exc
+            raise RetryableSinkError(
+                f"cannot write {exc.filename or self.config.path}: {exc.strerror}"
+            ) from exc
         return ACCEPTED
 
     def _write_outputs(self, outputs: list[tuple[str, str, bytes]], now: float) -> None:
@@ -236,7 +242,9 @@ def compress_file(path: str, level: int) -> str:
     target = path + ".gz"
     tmp = target + ".tmp"
     with open(path, "rb") as src, open(tmp, "wb") as raw:
-        with gzip.GzipFile(filename=os.path.basename(path), mode="wb", compresslevel=level, fileobj=raw) as gz:
+        with gzip.GzipFile(
+            filename=os.path.basename(path), mode="wb", compresslevel=level, fileobj=raw
+        ) as gz:
             shutil.copyfileobj(src, gz, 1 << 20)
         raw.flush()
         os.fsync(raw.fileno())

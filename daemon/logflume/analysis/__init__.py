@@ -1,0 +1,13 @@
+"""``logflume analyze`` and ``logflume query``: statistics and searches over stored logs.
+
+inputs      INPUT arguments → local JSON-lines files (files, globs, .gz, s3://, postgresql://)
+engine      DuckDB scan and the statistics' SQL
+report      table / JSON / CSV output
+plot        the --plot PNG
+query       the query command's reader and output, on the filter stage's condition language
+commands    argument parsing; ``add_analysis_commands`` is what ``logflume.cli`` calls
+"""
+
+from logflume.analysis.commands import add_analysis_commands
+
+__all__ = ["add_analysis_commands"]

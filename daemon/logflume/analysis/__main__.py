@@ -1,0 +1,3 @@
+from logflume.analysis.commands import main
+
+raise SystemExit(main())

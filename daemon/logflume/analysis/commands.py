@@ -1,0 +1,219 @@
+"""The ``analyze`` and ``query`` subcommands: argument parsing and the run of each.
+
+``logflume.cli`` calls :func:`add_analysis_commands` with its subparsers; each command stores its
+runner as ``func``, which takes the parsed arguments and returns the exit code (0 success,
+1 failure — an unreadable input, an invalid expression —, 2 usage errors from argparse).
+``python -m logflume.analysis`` runs the same commands on their own (:func:`main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from logflume.analysis import progress
+from logflume.analysis.inputs import FetchOptions, LocalFile, resolve
+from logflume.analysis.results import GROUP_FIELDS
+from logflume.errors import AnalysisError, ConditionError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+# The PostgreSQL sink's default events table.
+DEFAULT_TABLE = "logflume_events"
+
+_INPUT_HELP = (
+    "log files, directories, globs ('logs/**/*.gz'), s3://bucket/prefix (the S3 sink's objects) "
+    "or a postgresql:// URL (the PostgreSQL sink's events table)"
+)
+_ANALYZE_EPILOG = """\
+definitions:
+  request      an event with response_time_ms or status_code (a request's outcome line)
+  error        a request with level ERROR/CRITICAL/FATAL or status_code >= 500;
+               error_rate = errors / requests
+  error event  any event with such a level or status; top errors count their messages
+  slow         response_time_ms > --slow-ms
+  cache hit    cache_hit true, among events that carry cache_hit
+times: --since/--until take a duration back from now (30m, 1h, 2d) or an ISO time
+(2024-01-15T10:30:00Z; without an offset it is UTC); since is inclusive, until exclusive.
+"""
+
+
+def _add_remote_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="S3-compatible endpoint for s3:// inputs (credentials from the AWS environment)",
+    )
+    parser.add_argument(
+        "--table",
+        default=DEFAULT_TABLE,
+        help=f"events table for postgresql:// inputs (default: {DEFAULT_TABLE})",
+    )
+
+
+def add_analysis_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``analyze`` and ``query`` on the ``logflume`` command's subparsers."""
+    analyze = subparsers.add_parser(
+        "analyze",
+        help="request, error and latency statistics of log files, S3 or PostgreSQL",
+        description="Request, error, latency and cache statistics over logs, scanned with DuckDB.",
+        epilog=_ANALYZE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    analyze.add_argument("inputs", nargs="+", metavar="INPUT", help=_INPUT_HELP)
+    analyze.add_argument("--since", metavar="T", help="only events at or after T (1h, 30m, 2d or ISO time)")
+    analyze.add_argument("--until", metavar="T", help="only events before T (1h, 30m, 2d or ISO time)")
+    analyze.add_argument(
+        "--by", choices=GROUP_FIELDS, help="add a table per provider, model, endpoint or level"
+    )
+    analyze.add_argument(
+        "--slow-ms",
+        type=float,
+        default=5000.0,
+        metavar="MS",
+        help="a request slower than this is slow (default: 5000)",
+    )
+    analyze.add_argument(
+        "--top", type=int, default=10, metavar="N", help="error messages listed (default: 10)"
+    )
+    analyze.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format (default: table)"
+    )
+    analyze.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw latency distribution, error rate over time and provider load",
+    )
+    _add_remote_options(analyze)
+    analyze.set_defaults(func=run_analyze)
+
+    query = subparsers.add_parser(
+        "query",
+        help="print the events matching a filter expression",
+        description="Print the events matching EXPR, in the filter stage's condition language, e.g. "
+        "'level == \"ERROR\" and response_time_ms > 5000'.",
+    )
+    query.add_argument("expression", metavar="EXPR", help="condition, as in the filter stage's rules")
+    query.add_argument("inputs", nargs="+", metavar="INPUT", help=_INPUT_HELP)
+    query.add_argument("--fields", metavar="A,B,C", help="print these fields (dotted paths) as a table")
+    query.add_argument("--limit", type=int, metavar="N", help="stop after N matches")
+    query.add_argument("--count", action="store_true", help="print only the number of matches")
+    _add_remote_options(query)
+    query.set_defaults(func=run_query)
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"logflume {command}: {message}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def _resolve(specs: list[str], options: FetchOptions, workdir: Path) -> list[LocalFile]:
+    return asyncio.run(resolve(specs, options, workdir))
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """Resolve the inputs, scan them, write the report (and the plot); returns the exit code."""
+    from logflume.analysis.engine import Engine
+    from logflume.analysis.report import RENDERERS
+    from logflume.analysis.times import parse_time
+
+    try:
+        now = datetime.now(UTC)
+        since = parse_time(args.since, now) if args.since else None
+        until = parse_time(args.until, now) if args.until else None
+        options = FetchOptions(args.s3_endpoint, args.table, since, until)
+        with tempfile.TemporaryDirectory(prefix="logflume-analyze-") as workdir:
+            files = _resolve(args.inputs, options, Path(workdir))
+            with Engine(progress=progress.wanted()) as engine:
+                engine.load(files, since, until, args.by)
+                report = engine.report(args.slow_ms, args.top, since, until)
+                if args.plot:
+                    from logflume.analysis.plot import render_plot
+
+                    try:
+                        render_plot(report, engine.plot_data(), Path(args.plot))
+                    except OSError as exc:
+                        raise AnalysisError(f"cannot write {args.plot}: {exc.strerror}") from exc
+    except AnalysisError as exc:
+        return _fail("analyze", str(exc))
+    return _write(RENDERERS[args.format](report))
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """Print the events matching the expression; returns the exit code."""
+    from logflume.analysis.query import QueryStats, TableWriter, compile_query, matches, parse_fields
+
+    try:
+        condition = compile_query(args.expression)
+        fields = parse_fields(args.fields) if args.fields else None
+    except (ConditionError, ValueError) as exc:
+        return _fail("query", str(exc))
+    if args.limit is not None and args.limit < 0:
+        return _fail("query", "--limit cannot be negative")
+    stats = QueryStats()
+    try:
+        with tempfile.TemporaryDirectory(prefix="logflume-query-") as workdir:
+            files = _resolve(args.inputs, FetchOptions(args.s3_endpoint, args.table), Path(workdir))
+            found = matches(files, condition, args.limit, stats) if args.limit != 0 else iter(())
+            if args.count:
+                for _ in found:
+                    pass
+                sys.stdout.write(f"{stats.matched}\n")
+            elif fields is not None:
+                table = TableWriter(fields, sys.stdout)
+                for batch in found:
+                    table.add(event for _, event in batch)
+                table.close()
+            else:
+                out = sys.stdout.buffer
+                for batch in found:
+                    out.write(b"".join(line + b"\n" for line, _ in batch))
+            sys.stdout.flush()
+    except AnalysisError as exc:
+        return _fail("query", str(exc))
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            return _quiet_broken_pipe()
+        return _fail("query", f"cannot read an input: {exc}")
+    if stats.skipped:
+        print(
+            f"logflume query: skipped {stats.skipped} of {stats.lines} lines that are not JSON objects",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _write(text: str) -> int:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    return EXIT_OK
+
+
+def _quiet_broken_pipe() -> int:
+    # The reader (head, less) went away: that is not an error, and Python's flush at exit must
+    # not report it either.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="logflume")
+    add_analysis_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``analyze`` or ``query`` as ``logflume`` would; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

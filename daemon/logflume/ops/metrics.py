@@ -1,0 +1,305 @@
+"""Prometheus metrics: a collector that reads the daemon's own counters when scraped.
+
+Nothing on the hot path calls a metrics library: the daemon keeps plain integer counters per
+chunk or batch (:mod:`logflume.ops.view`), sinks keep theirs (:class:`~logflume.sinks.stats.SinkStats`),
+and :class:`DaemonCollector` turns them into metric families at scrape time, on the event loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from logflume import __version__
+from logflume.ops.view import DaemonView
+from logflume.sinks.runner import SinkRunner
+from logflume.sinks.stats import SinkStats
+
+# Seconds per sink write: local files take milliseconds, a bulk request to a busy cluster seconds.
+LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class _Histogram:
+    """Cumulative latency buckets of one sink, fed from its bounded list of recent samples."""
+
+    stats: SinkStats
+    seen: int = 0  # stats.batches when last read
+    counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    total: int = 0
+    sum: float = 0.0
+
+    def update(self) -> None:
+        """Fold in the writes since the last scrape.
+
+        ``SinkStats`` keeps only the newest samples (at least 512): when more writes happened
+        between two scrapes, the kept ones stand in for the missing ones in proportion, so the
+        count stays exact and the buckets are an estimate.
+        """
+        new = self.stats.batches - self.seen
+        if new <= 0:
+            return
+        self.seen = self.stats.batches
+        samples = self.stats.write_seconds[-new:]
+        if not samples:
+            return
+        scale = new / len(samples)
+        cumulative = [sum(1 for s in samples if s <= bound) for bound in LATENCY_BUCKETS]
+        for i, count in enumerate(cumulative):
+            self.counts[i] += int(count * scale)
+        self.total += new
+        self.sum += sum(samples) * scale
+
+    def buckets(self) -> list[tuple[str, float]]:
+        out = [(repr(bound), float(count)) for bound, count in zip(LATENCY_BUCKETS, self.counts, strict=True)]
+        out.append(("+Inf", float(self.total)))
+        return out
+
+
+class DaemonCollector(Collector):
+    """Reads a :class:`DaemonView` at every scrape."""
+
+    def __init__(self, view: DaemonView) -> None:
+        self.view = view
+        self._histograms: dict[str, _Histogram] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._pipeline()
+        yield from self._sources()
+        yield from self._stages()
+        yield from self._sinks()
+        yield from self._alerts()
+
+    # -- families ----------------------------------------------------------------------------
+
+    def _pipeline(self) -> Iterator[Metric]:
+        view = self.view
+        info = GaugeMetricFamily("logflume_build_info", "Version of the running daemon.", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        queue = view.queue
+        yield GaugeMetricFamily(
+            "logflume_pipeline_queue_chunks", "Read chunks waiting for the processor.", value=queue.qsize()
+        )
+        yield GaugeMetricFamily(
+            "logflume_pipeline_queue_capacity",
+            "Chunks the processor queue holds at most.",
+            value=queue.maxsize,
+        )
+        yield GaugeMetricFamily(
+            "logflume_pipeline_seconds_since_progress",
+            "Seconds since the processor last handed events on.",
+            value=time.monotonic() - view.stats.last_progress,
+        )
+        dead = CounterMetricFamily(
+            "logflume_dead_letters", "Records written to the dead-letter file, by reason.", labels=["reason"]
+        )
+        for reason, count in sorted(view.dead_letters.by_reason.items()):
+            dead.add_metric([reason], count)
+        yield dead
+        reloads = CounterMetricFamily(
+            "logflume_reloads", "Config reloads (SIGHUP), by result.", labels=["result"]
+        )
+        reloads.add_metric(["ok"], view.stats.reloads)
+        reloads.add_metric(["failed"], view.stats.reload_failures)
+        yield reloads
+
+    def _sources(self) -> Iterator[Metric]:
+        view = self.view
+        label = ["source"]
+        chunks = CounterMetricFamily("logflume_source_chunks", "Chunks of whole lines read.", labels=label)
+        nbytes = CounterMetricFamily("logflume_source_bytes_read", "Bytes of whole lines read.", labels=label)
+        events = CounterMetricFamily(
+            "logflume_source_events_read", "Events parsed from the lines read.", labels=label
+        )
+        dead = CounterMetricFamily(
+            "logflume_source_events_dead_lettered",
+            "Lines that could not become events (invalid, too long).",
+            labels=label,
+        )
+        for name, counters in sorted(view.source_stats.items()):
+            chunks.add_metric([name], counters.chunks)
+            nbytes.add_metric([name], counters.bytes)
+            events.add_metric([name], counters.events)
+            dead.add_metric([name], counters.dead_letters)
+        yield from (chunks, nbytes, events, dead)
+        files_open = GaugeMetricFamily(
+            "logflume_source_files_open", "Files followed right now.", labels=label
+        )
+        in_flight = GaugeMetricFamily(
+            "logflume_source_chunks_in_flight",
+            "Chunks read but not yet accepted by every sink.",
+            labels=label,
+        )
+        age = GaugeMetricFamily(
+            "logflume_checkpoint_age_seconds",
+            "Seconds since the source's saved checkpoint last matched its acknowledged offsets.",
+            labels=label,
+        )
+        offset = GaugeMetricFamily(
+            "logflume_file_read_offset_bytes", "Bytes of the file read so far.", labels=["source", "file"]
+        )
+        lag = GaugeMetricFamily(
+            "logflume_file_lag_bytes", "Bytes of the file not read yet.", labels=["source", "file"]
+        )
+        now = time.time()
+        for name, source in sorted(view.sources.items()):
+            files_open.add_metric([name], source.stats.files_open)
+            in_flight.add_metric([name], source.in_flight())
+            saved = view.checkpoint_times.get(name)
+            if saved is not None:
+                age.add_metric([name], max(0.0, now - saved))
+            for state in source.files.values():
+                if state.active:
+                    offset.add_metric([name, state.path], state.read_offset)
+            for path, behind in sorted(source.lag_bytes().items()):
+                lag.add_metric([name, path], behind)
+        yield from (files_open, in_flight, age, offset, lag)
+
+    def _stages(self) -> Iterator[Metric]:
+        label = ["stage"]
+        families = {
+            "events_in": CounterMetricFamily(
+                "logflume_stage_events_in", "Events into the stage.", labels=label
+            ),
+            "events_out": CounterMetricFamily(
+                "logflume_stage_events_out", "Events out of the stage.", labels=label
+            ),
+            "dropped": CounterMetricFamily(
+                "logflume_stage_events_dropped",
+                "Events the stage dropped (filtered, sampled out, invalid).",
+                labels=label,
+            ),
+            "routed": CounterMetricFamily(
+                "logflume_stage_events_routed", "Events the stage routed to named sinks only.", labels=label
+            ),
+            "dead_letters": CounterMetricFamily(
+                "logflume_stage_events_dead_lettered",
+                "Inputs the stage sent to the dead-letter file.",
+                labels=label,
+            ),
+        }
+        for name, counters in self.view.stage_stats.items():
+            for key, family in families.items():
+                family.add_metric([name], getattr(counters, key))
+        yield from families.values()
+
+    def _sinks(self) -> Iterator[Metric]:
+        label = ["sink"]
+        counters = {
+            "events_received": "Events handed to the sink.",
+            "events_sent": "Events the backend accepted.",
+            "events_failed": "Events given up on (dead-lettered after failures or refusal).",
+            "events_retried": "Events sent again after a transient failure.",
+            "events_dropped": "Events discarded by a full buffer (when_full: drop_oldest).",
+            "events_dead_lettered": "Events written to the dead-letter file.",
+            "batches": "Successful write requests.",
+            "write_errors": "Failed write requests.",
+        }
+        families = {
+            key: CounterMetricFamily(f"logflume_sink_{key}", doc, labels=label)
+            for key, doc in counters.items()
+        }
+        latency = HistogramMetricFamily(
+            "logflume_sink_batch_duration_seconds", "Duration of successful write requests.", labels=label
+        )
+        buffered_events = GaugeMetricFamily(
+            "logflume_sink_buffer_events", "Events held in the buffer.", labels=["sink", "medium"]
+        )
+        buffered_bytes = GaugeMetricFamily(
+            "logflume_sink_buffer_bytes", "Estimated bytes held in the buffer.", labels=["sink", "medium"]
+        )
+        fill = GaugeMetricFamily(
+            "logflume_sink_buffer_fill_ratio",
+            "The fullest of the buffer's limits, from 0 (empty) to 1 (full).",
+            labels=label,
+        )
+        blocked = GaugeMetricFamily(
+            "logflume_sink_buffer_blocked", "1 while a full disk buffer pauses input.", labels=label
+        )
+        healthy = GaugeMetricFamily(
+            "logflume_sink_healthy", "0 from a failed write until the next success.", labels=label
+        )
+        runners = self.view.all_runners()
+        for runner in runners:
+            stats = runner.stats
+            name = runner.name
+            for key, family in families.items():
+                family.add_metric([name], getattr(stats, key))
+            histogram = self._histogram(runner)
+            latency.add_metric([name], histogram.buckets(), histogram.sum)
+            buffered_events.add_metric([name, "memory"], stats.memory_events)
+            buffered_bytes.add_metric([name, "memory"], stats.memory_bytes)
+            if runner.buffer_type == "disk":
+                buffered_events.add_metric([name, "disk"], stats.disk_events)
+                buffered_bytes.add_metric([name, "disk"], stats.disk_bytes)
+            fill.add_metric([name], fill_ratio(runner))
+            blocked.add_metric([name], 1.0 if stats.blocked else 0.0)
+            healthy.add_metric([name], 1.0 if runner.healthy else 0.0)
+        names = {runner.name for runner in runners}
+        for gone in set(self._histograms) - names:
+            del self._histograms[gone]
+        yield from families.values()
+        yield from (latency, buffered_events, buffered_bytes, fill, blocked, healthy)
+
+    def _histogram(self, runner: SinkRunner) -> _Histogram:
+        histogram = self._histograms.get(runner.name)
+        if histogram is None or histogram.stats is not runner.stats:
+            # A new runner (or one rebuilt by a reload): its counters start again from zero.
+            histogram = self._histograms[runner.name] = _Histogram(runner.stats)
+        histogram.update()
+        return histogram
+
+    def _alerts(self) -> Iterator[Metric]:
+        view = self.view
+        fired = CounterMetricFamily(
+            "logflume_alerts_fired", "Alerts raised by the anomaly stage, by rule.", labels=["rule"]
+        )
+        for rule, count in sorted(view.stats.alerts_fired.items()):
+            fired.add_metric([rule], count)
+        deliveries = CounterMetricFamily(
+            "logflume_alert_deliveries",
+            "Alert deliveries by rule, channel and outcome (sent, failed, dropped).",
+            labels=["rule", "channel", "outcome"],
+        )
+        retries = CounterMetricFamily(
+            "logflume_alert_retries", "Alert delivery attempts repeated.", labels=["rule", "channel"]
+        )
+        for rule, channels in sorted(view.alerts.snapshot().items()):
+            for channel, counts in sorted(channels.items()):
+                for outcome in ("sent", "failed", "dropped"):
+                    deliveries.add_metric([rule, channel, outcome], counts[outcome])
+                retries.add_metric([rule, channel], counts["retries"])
+        unrouted = CounterMetricFamily(
+            "logflume_alerts_unrouted",
+            "Alerts that named no channel and had no default.",
+            value=view.alerts.unrouted,
+        )
+        yield from (fired, deliveries, retries, unrouted)
+
+
+def fill_ratio(runner: SinkRunner) -> float:
+    """How full the runner's buffer is, by its fullest limit."""
+    stats, buffer = runner.stats, runner.config.buffer
+    ratios = [stats.memory_events / buffer.max_events, stats.memory_bytes / buffer.max_bytes]
+    if runner.buffer_type == "disk":
+        ratios.append(stats.disk_bytes / buffer.max_disk_bytes)
+    return min(1.0, max(ratios))
+
+
+class Metrics:
+    """A registry of its own (the library's global one collects whatever else the interpreter
+    registered): the daemon's collector and the process's CPU, memory and file descriptors."""
+
+    def __init__(self, view: DaemonView) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(DaemonCollector(view))
+        ProcessCollector(registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,138 @@
+"""Tap: a live sample of the events after a stage, streamed from the running daemon (like ``vector tap``).
+
+The daemon asks :attr:`TapHub.active` once per batch; only while someone taps does it hand each
+stage's output to :meth:`TapHub.offer`, which encodes at most what the tappers still want (the
+events are encoded right away because later stages change them in place). A tapper that reads
+slower than events arrive misses events rather than slowing the pipeline: its queue is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import TextIO
+
+import orjson
+
+from logflume.events import Event
+
+# Encoded events waiting for one tapper; more are skipped (and counted), never waited for.
+QUEUE_LINES = 1000
+
+
+class Tapper:
+    """One client of ``GET /tap``: the stage it follows and how many events it still wants."""
+
+    def __init__(self, stage: str, limit: int) -> None:
+        self.stage = stage
+        self.remaining = limit
+        self.skipped = 0
+        self.closed = False
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_LINES)
+
+    @property
+    def finished(self) -> bool:
+        return self.closed or (self.remaining <= 0 and self.queue.empty())
+
+    async def next_line(self) -> bytes:
+        """The next encoded event (b"" once the tap is closed)."""
+        return await self.queue.get()
+
+
+class TapHub:
+    """The tappers of one daemon, by stage."""
+
+    def __init__(self) -> None:
+        self.active = False  # read once per batch by the daemon: keep it a plain attribute
+        self._tappers: dict[str, list[Tapper]] = {}
+
+    def subscribe(self, stage: str, limit: int) -> Tapper:
+        tapper = Tapper(stage, limit)
+        self._tappers.setdefault(stage, []).append(tapper)
+        self.active = True
+        return tapper
+
+    def unsubscribe(self, tapper: Tapper) -> None:
+        tappers = self._tappers.get(tapper.stage, [])
+        if tapper in tappers:
+            tappers.remove(tapper)
+        if not tappers:
+            self._tappers.pop(tapper.stage, None)
+        self.active = bool(self._tappers)
+
+    def offer(self, stage: str, events: list[Event]) -> None:
+        """Encode what each tapper of ``stage`` still wants from ``events``."""
+        tappers = self._tappers.get(stage)
+        if not tappers or not events:
+            return
+        for tapper in tappers:
+            if tapper.remaining <= 0:
+                continue
+            queue = tapper.queue
+            wanted = min(tapper.remaining, len(events))
+            room = queue.maxsize - queue.qsize()
+            if room < wanted:
+                tapper.skipped += wanted - room
+            for event in events[: min(wanted, room)]:
+                queue.put_nowait(orjson.dumps(event, default=str, option=orjson.OPT_APPEND_NEWLINE))
+            tapper.remaining -= min(wanted, room)
+
+    def close(self) -> None:
+        """End every tap (the daemon is stopping)."""
+        for tappers in self._tappers.values():
+            for tapper in tappers:
+                tapper.closed = True
+                if not tapper.queue.full():
+                    tapper.queue.put_nowait(b"")
+        self._tappers.clear()
+        self.active = False
+
+
+# -- the client side (``logflume tap``) ---------------------------------------------------------
+
+
+def tap_url(host: str, port: int, stage: str, limit: int) -> str:
+    """The URL of the tap endpoint; a wildcard listen address is reached over loopback."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    query = urllib.parse.urlencode({"stage": stage, "limit": limit})
+    return f"http://{host}:{port}/tap?{query}"
+
+
+def run_tap(url: str, out: TextIO, timeout: float | None) -> int:
+    """Print the NDJSON stream at ``url`` to ``out``; 0 when it ended normally, 1 otherwise.
+
+    ``timeout`` bounds the wait for each line (None: wait as long as it takes).
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            for line in response:
+                if line.strip():
+                    out.write(line.decode("utf-8", "replace"))
+                    out.flush()
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace")
+        try:
+            message = json.loads(body).get("error", body)
+        except ValueError:
+            message = body
+        print(f"tap refused ({exc.code}): {message}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as exc:
+        print(
+            f"cannot reach the daemon at {url}: {exc.reason} (is it running, with http.enabled?)",
+            file=sys.stderr,
+        )
+        return 1
+    except TimeoutError:
+        print(f"no event within {timeout:g}s", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,98 @@
+"""What the ops package reads from the running daemon: its counters and a read-only view of it.
+
+The daemon updates the counters once per chunk or batch (never per event); the metrics collector,
+the health checks and the watchdog only read them, on the event loop, when asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from logflume.alerts.dispatcher import AlertDispatcher
+from logflume.deadletter import DeadLetterFile
+from logflume.events import RawChunk
+from logflume.sinks.runner import SinkRunner
+from logflume.sources.tail import FileSource
+
+
+@dataclass
+class PipelineStats:
+    """Totals of the processor (only grow, except ``last_progress``)."""
+
+    chunks: int = 0
+    events_in: int = 0
+    events_out: int = 0
+    dead_letters: int = 0
+    reloads: int = 0
+    reload_failures: int = 0
+    alerts_fired: dict[str, int] = field(default_factory=dict)  # by rule
+    last_progress: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class SourceCounters:
+    """What one source fed the pipeline: chunks and bytes read, events parsed, lines dead-lettered."""
+
+    chunks: int = 0
+    bytes: int = 0
+    events: int = 0
+    dead_letters: int = 0
+
+
+@dataclass
+class StageCounters:
+    """Events into and out of one stage; dropped and routed are the part of the difference each explains."""
+
+    batches: int = 0
+    events_in: int = 0
+    events_out: int = 0
+    dropped: int = 0
+    routed: int = 0
+    dead_letters: int = 0
+
+
+class DaemonView(Protocol):
+    """The running daemon as ops sees it (read-only; ``app.Daemon`` implements it)."""
+
+    @property
+    def stats(self) -> PipelineStats: ...
+
+    @property
+    def source_stats(self) -> Mapping[str, SourceCounters]: ...
+
+    @property
+    def stage_stats(self) -> Mapping[str, StageCounters]: ...
+
+    @property
+    def sources(self) -> Mapping[str, FileSource]: ...
+
+    @property
+    def queue(self) -> asyncio.Queue[RawChunk]: ...
+
+    @property
+    def alerts(self) -> AlertDispatcher: ...
+
+    @property
+    def dead_letters(self) -> DeadLetterFile: ...
+
+    @property
+    def checkpoint_times(self) -> Mapping[str, float]: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def all_runners(self) -> Sequence[SinkRunner]:
+        """Every sink runner that still holds data: the current ones and those being removed."""
+
+    def source_running(self, name: str) -> bool:
+        """True while the source's task follows its files."""
+
+    def stage_names(self) -> Sequence[str]:
+        """Names of the stages a tap can follow, in order (``parse`` first)."""

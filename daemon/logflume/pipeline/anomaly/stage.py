@@ -1,0 +1,114 @@
+"""The anomaly stage: threshold rules on events, statistical detectors on metric events.
+
+Alerts are appended to ``batch.events`` (so they reach the sinks) and to ``batch.alerts`` (for the
+alert dispatcher). State is loaded when the stage is built; the app calls :meth:`save_state`
+periodically and at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from logflume.events import META_KEY, Batch, Event
+from logflume.pipeline.aggregate.clock import Watermark, event_time
+from logflume.pipeline.anomaly.config import AnomalyConfig
+from logflume.pipeline.anomaly.rules import RuleSet
+from logflume.pipeline.anomaly.state import load_state, save_state
+from logflume.pipeline.anomaly.statistical import Detectors
+
+log = logging.getLogger(__name__)
+
+_OWN_TYPES = frozenset({"metric", "alert"})
+
+
+def _made_here(event: Event) -> bool:
+    meta = event.get(META_KEY)
+    return type(meta) is dict and meta.get("source") == "logflume"
+
+
+class AnomalyStage:
+    """Runs the rules over each batch's events and the detectors over its metric events."""
+
+    name = "anomaly"
+
+    def __init__(self, config: AnomalyConfig, state_dir: Path) -> None:
+        self.config = config
+        self.rules = RuleSet(config.rules)
+        self.detectors = Detectors(config.statistical) if config.statistical is not None else None
+        self.watermark = Watermark(config.allowed_lateness, config.idle_after)
+        self.state_path = state_dir / config.state_file
+        self.alerts_raised = 0
+        self._restore()
+
+    def __call__(self, batch: Batch, now: float) -> Batch:
+        alerts: list[Event] = []
+        if batch.events:
+            self._observe(batch.events, now, alerts)
+        if self.rules.rules:
+            self.rules.advance(self.watermark.advance(now), alerts)
+        if alerts:
+            batch.events.extend(alerts)
+            batch.alerts.extend(alerts)
+            self.alerts_raised += len(alerts)
+            for alert in alerts:
+                log.info(
+                    "Alert raised.",
+                    extra={"rule": alert["rule"], "subject": alert["subject"], "state": alert["state"]},
+                )
+        return batch
+
+    def _observe(self, events: list[Event], now: float, alerts: list[Event]) -> None:
+        rules = self.rules.rules
+        metrics: list[Event] = []
+        matched: list[Event] = []
+        times: list[float] = []
+        newest = float("-inf")
+        fallback = self.watermark.max_time if self.watermark.max_time is not None else now
+        for event in events:
+            kind = event.get("type")
+            if type(kind) is str and kind in _OWN_TYPES and _made_here(event):
+                if kind == "metric":
+                    metrics.append(event)
+                continue
+            if not rules:
+                continue
+            ts = event_time(event)
+            if ts is None:
+                ts = fallback
+            elif ts > newest:
+                newest = ts
+            matched.append(event)
+            times.append(ts)
+        if matched:
+            self.rules.observe(matched, times, alerts)
+        if newest > float("-inf"):
+            self.watermark.observe(newest, now)
+        if metrics and self.detectors is not None:
+            self.detectors.observe(metrics, alerts)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def save_state(self) -> None:
+        """Persist rule windows and detector baselines (atomic replace); call periodically and at exit."""
+        save_state(
+            self.state_path,
+            {
+                "rules": self.rules.snapshot(),
+                "statistical": self.detectors.snapshot() if self.detectors is not None else [],
+                "watermark": {"max_time": self.watermark.max_time, "value": self.watermark.value},
+            },
+        )
+
+    def _restore(self) -> None:
+        data = load_state(self.state_path)
+        if data is None:
+            return
+        self.rules.restore(data.get("rules", {}))
+        if self.detectors is not None:
+            self.detectors.restore(data.get("statistical", []))
+        mark = data.get("watermark") or {}
+        if mark.get("max_time") is not None:
+            self.watermark.max_time = float(mark["max_time"])
+            self.watermark.value = float(mark["value"])
+        log.info("Detector state restored.", extra={"path": str(self.state_path)})

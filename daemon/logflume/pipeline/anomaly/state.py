@@ -1,0 +1,46 @@
+"""Detector state on disk: one versioned JSON file, replaced atomically (temp → fsync → rename)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from logflume.errors import CheckpointError
+
+STATE_VERSION = 1
+
+
+def save_state(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` so that a crash leaves either the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    payload = orjson.dumps({"version": STATE_VERSION, **data})
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write detector state {path}: {exc.strerror}") from exc
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    """The saved state, or None when there is none; a file of another version is ignored."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read detector state {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        return None
+    return data

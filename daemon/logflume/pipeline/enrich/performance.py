@@ -1,0 +1,28 @@
+"""``performance_category`` from the response time."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from logflume.events import Event
+from logflume.pipeline.enrich.config import PerformanceConfig
+from logflume.pipeline.paths import make_getter, make_setter
+
+
+class PerformanceCategory:
+    name = "performance"
+
+    def __init__(self, config: PerformanceConfig) -> None:
+        self.limits = [t.below for t in config.thresholds]
+        self.labels = [t.category for t in config.thresholds] + [config.otherwise]
+        self.get = make_getter(config.field)
+        self.put = make_setter(config.target)
+
+    def __call__(self, events: list[Event], now: float) -> None:
+        get, put, limits, labels = self.get, self.put, self.limits, self.labels
+        for event in events:
+            value = get(event)
+            kind = type(value)
+            # bisect_right: a time equal to a limit is not "below" it.
+            if (kind is float or kind is int) and value == value:  # NaN has no category
+                put(event, labels[bisect_right(limits, value)])

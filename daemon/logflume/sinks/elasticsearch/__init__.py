@@ -1,0 +1,1 @@
+"""The Elasticsearch / OpenSearch sink: config, bulk encoding and classification, template, clients."""

@@ -1,0 +1,95 @@
+"""The Elasticsearch / OpenSearch sink: ``_bulk`` writes, classified per item.
+
+Built once from its config; ``open`` checks the cluster answers (and is the configured flavour)
+and installs the index template; ``write`` sends one ``_bulk`` request per batch and reports which
+items to retry and which the cluster refused (see :mod:`.bulk`). Retries, backoff and dead letters
+are the runner's.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from logflume.errors import FatalSinkError
+from logflume.events import Event
+from logflume.sinks.base import WriteResult
+from logflume.sinks.elasticsearch.bulk import BulkEncoder, classify
+from logflume.sinks.elasticsearch.clients import SearchClient, make_client
+from logflume.sinks.elasticsearch.config import ElasticsearchSinkConfig
+from logflume.sinks.elasticsearch.naming import IndexNamer
+from logflume.sinks.elasticsearch.template import index_template
+from logflume.sinks.registry import SinkContext
+
+log = logging.getLogger("logflume.sinks.elasticsearch")
+
+
+class ElasticsearchSink:
+    """Writes events to an Elasticsearch 8/9 or OpenSearch 2 cluster."""
+
+    def __init__(
+        self,
+        config: ElasticsearchSinkConfig,
+        context: SinkContext | None = None,
+        *,
+        client: SearchClient | None = None,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self._client = client
+        self._encoder = BulkEncoder(IndexNamer(config.index))
+
+    def _connect(self) -> SearchClient:
+        if self._client is None:
+            self._client = make_client(self.config)
+        return self._client
+
+    async def _probe(self) -> str:
+        """Ask the cluster who it is; refuse a cluster of the other flavour."""
+        info = await self._connect().info()
+        version = info.get("version") or {}
+        distribution = version.get("distribution", "elasticsearch")
+        if distribution != self.config.flavor:
+            raise FatalSinkError(
+                f"the server is {distribution}, but the sink has flavor: {self.config.flavor}"
+            )
+        return f"{distribution} {version.get('number', '?')} cluster {info.get('cluster_name', '?')!r}"
+
+    async def open(self) -> None:
+        """Connect, check the cluster, install the template; may be called again after a failure."""
+        description = await self._probe()
+        if self.config.template.install:
+            name = self.config.template_name()
+            template = self.config.template
+            body = index_template(
+                self.config.template_pattern(),
+                priority=template.priority,
+                data_stream=self.config.data_stream,
+                shards=template.shards,
+                replicas=template.replicas,
+            )
+            await self._connect().put_index_template(name, body)
+        log.info(
+            "Search sink connected",
+            extra={"sink": self.name, "cluster": description, "index": self.config.index},
+        )
+
+    async def write(self, events: list[Event]) -> WriteResult:
+        request = self._encoder.encode(events, datetime.now(UTC))
+        if not request.events:
+            return WriteResult(rejected=request.unencodable)
+        response = await self._connect().bulk(request.body)
+        return classify(response, request)
+
+    async def sync(self) -> None:
+        """Nothing to do: a bulk item answered 2xx is in the node's translog (fsync'd per request)."""
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def check(self) -> str:
+        description = await self._probe()
+        hosts = ", ".join(self.config.hosts)
+        return f"{self.name}: {description} at {hosts} answers; index {self.config.index}"

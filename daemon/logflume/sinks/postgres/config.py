@@ -1,0 +1,81 @@
+"""Config of the PostgreSQL sink."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from logflume.sinks.config import BatchConfig, SinkCommonConfig
+from logflume.units import Duration
+
+# Leaves room for the longest derived name (``<table>_migrations``, ``<table>_p20240115``)
+# within PostgreSQL's 63-byte identifier limit.
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+
+
+class PostgresSinkConfig(SinkCommonConfig):
+    type: Literal["postgres"]
+    dsn: str = Field(
+        ...,
+        min_length=1,
+        description="URI, e.g. postgresql://logflume@db:5432/logs; the password goes in `password`.",
+    )
+    password: SecretStr | None = Field(
+        None, description="Password, usually '${PGPASSWORD}' or '${file:/run/secrets/pg}'; never logged."
+    )
+    db_schema: str = Field("public", description="PostgreSQL schema holding the tables (must exist).")
+    table: str = Field(
+        "logflume_events",
+        description="Events table; metrics and alerts go to <table>_metrics and <table>_alerts.",
+    )
+    sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        None, description="TLS mode as in libpq; null leaves it to the DSN (asyncpg's default: prefer)."
+    )
+    ssl_ca_file: str | None = Field(
+        None, description="CA bundle to verify the server with (sslmode verify-ca or verify-full)."
+    )
+    pool_size: int = Field(4, gt=0, le=100, description="Most connections the sink keeps open.")
+    connect_timeout: Duration = Field(10.0, gt=0, description="Give up connecting after this long (retried).")
+    command_timeout: Duration = Field(
+        60.0, gt=0, description="Give up on one statement after this long (retried)."
+    )
+    partitions_ahead: int = Field(
+        1, ge=0, le=31, description="Daily partitions created ahead of today (1: today and tomorrow)."
+    )
+    partitions_max_past_days: int = Field(
+        400,
+        ge=0,
+        description="Events older than this many days go to the DEFAULT partition instead of their own.",
+    )
+    partitions_max_future_days: int = Field(
+        7,
+        ge=0,
+        description="Events dated more than this many days ahead go to the DEFAULT partition.",
+    )
+    fallback_dedup_window: Duration = Field(
+        86400.0,
+        ge=0,
+        description=(
+            "Events without their own timestamp are stored at ingest time, which a replay changes: "
+            "such an event is skipped if its event_id is already stored within this window."
+        ),
+    )
+    batch: BatchConfig = Field(
+        default_factory=lambda: BatchConfig(max_events=5_000),
+        description="COPY is cheapest in big batches: up to 5,000 events per transaction by default.",
+    )
+
+    @field_validator("table", "db_schema")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        if not _IDENTIFIER.match(name):
+            raise ValueError("use lower-case letters, digits and _ (at most 40, not starting with a digit)")
+        return name
+
+    @model_validator(mode="after")
+    def _tls(self) -> PostgresSinkConfig:
+        if self.ssl_ca_file is not None and self.sslmode not in ("verify-ca", "verify-full"):
+            raise ValueError("ssl_ca_file needs sslmode verify-ca or verify-full")
+        return self

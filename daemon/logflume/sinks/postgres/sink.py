@@ -1,0 +1,277 @@
+"""The PostgreSQL sink: COPY into staging, then one idempotent INSERT per table, per batch.
+
+Delivery is at-least-once from the runner and exactly-once in the table: every row is keyed by
+the event's id, and a replayed batch is skipped by ``ON CONFLICT DO NOTHING``. A batch is
+acknowledged once its transaction has committed, so :meth:`sync` has nothing left to do.
+
+A server that is down at start-up does not stop the daemon: set-up (migrations, partitions) is
+retried by the first writes instead, through the runner's backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+
+from logflume.errors import FatalSinkError, RetryableSinkError, SinkError
+from logflume.events import Event
+from logflume.sinks.base import ACCEPTED, WriteResult
+from logflume.sinks.postgres.classify import Outcome, classify, describe
+from logflume.sinks.postgres.config import PostgresSinkConfig
+from logflume.sinks.postgres.partitions import Partitions
+from logflume.sinks.postgres.rows import RowBuilder, Rows
+from logflume.sinks.postgres.schema import (
+    ALERT_NAMES,
+    METRIC_NAMES,
+    STAGE_ALERTS,
+    STAGE_EVENT_NAMES,
+    STAGE_EVENTS,
+    STAGE_METRICS,
+    Schema,
+    stage_ddl,
+)
+from logflume.sinks.registry import SinkContext
+
+log = logging.getLogger("logflume.sinks.postgres")
+
+_JSONB_VERSION = b"\x01"  # binary jsonb is a version byte, then the JSON text
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    # Rows carry JSON already encoded by rows.dump (it had to be checked anyway).
+    if type(value) is bytes:
+        return _JSONB_VERSION + value
+    return _JSONB_VERSION + orjson.dumps(value, default=str)
+
+
+def _decode_jsonb(value: bytes) -> Any:
+    return orjson.loads(value[1:])
+
+
+async def _init_connection(conn: Any) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
+    for statement in stage_ddl():
+        await conn.execute(statement)
+
+
+def ssl_argument(config: PostgresSinkConfig) -> ssl.SSLContext | str | bool | None:
+    """asyncpg's ``ssl=``: None keeps the DSN's sslmode; a CA file needs an SSL context."""
+    if config.sslmode is None:
+        return None
+    if config.sslmode == "disable":
+        return False
+    if config.ssl_ca_file is None:
+        return config.sslmode
+    context = ssl.create_default_context(cafile=config.ssl_ca_file)
+    context.check_hostname = config.sslmode == "verify-full"
+    return context
+
+
+def _count(status: str) -> int:
+    """Rows inserted, from a command tag such as "INSERT 0 42"."""
+    try:
+        return int(status.rsplit(" ", 1)[-1])
+    except ValueError:
+        return 0
+
+
+class PostgresSink:
+    def __init__(self, config: PostgresSinkConfig, context: SinkContext) -> None:
+        self.name = config.name
+        self.config = config
+        self.schema = Schema(config.db_schema, config.table)
+        self._rows = RowBuilder(config.partitions_max_past_days, config.partitions_max_future_days)
+        self._partitions = Partitions(self.schema, config.partitions_ahead)
+        self._insert_events = self.schema.insert_events()
+        self._insert_metrics = self.schema.insert_metrics()
+        self._insert_alerts = self.schema.insert_alerts()
+        self._window = timedelta(seconds=config.fallback_dedup_window)
+        self._pool: Any = None
+        self._ready = False
+        # The runner may run several writes at once (``concurrency``): set up only once.
+        self._setup_lock = asyncio.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _connect_args(self) -> dict[str, Any]:
+        password = self.config.password.get_secret_value() if self.config.password else None
+        args: dict[str, Any] = {
+            "dsn": self.config.dsn,
+            "password": password,
+            "timeout": self.config.connect_timeout,
+            "command_timeout": self.config.command_timeout,
+        }
+        tls = ssl_argument(self.config)
+        if tls is not None:
+            args["ssl"] = tls
+        return args
+
+    async def open(self) -> None:
+        try:
+            await self._prepare()
+        except RetryableSinkError as exc:
+            log.warning(
+                "PostgreSQL not ready at start, set-up will be retried",
+                extra={"sink": self.name, "error": str(exc)},
+            )
+
+    async def _prepare(self) -> None:
+        """Create the pool, apply migrations and make sure today's partitions exist."""
+        async with self._setup_lock:
+            if not self._ready:
+                await self._set_up()
+
+    async def _set_up(self) -> None:
+        try:
+            if self._pool is None:
+                # min_size=0: connect on demand, so a server that is down does not fail this.
+                self._pool = await asyncpg.create_pool(
+                    min_size=0, max_size=self.config.pool_size, init=_init_connection, **self._connect_args()
+                )
+            async with self._pool.acquire() as conn:
+                await self._migrate(conn)
+                await self._partitions.load(conn)
+                await self._partitions.ensure(conn, (), datetime.now(UTC).date())
+        except SinkError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, classify(exc), "set-up") from exc
+        self._ready = True
+
+    async def _migrate(self, conn: Any) -> None:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.schema.lock_key)
+            await conn.execute(self.schema.migrations_ddl())
+            applied = {row[0] for row in await conn.fetch(f"SELECT version FROM {self.schema.migrations}")}
+            for version, description, statements in self.schema.migrations_list():
+                if version in applied:
+                    continue
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    f"INSERT INTO {self.schema.migrations} (version, description) VALUES ($1, $2)",
+                    version,
+                    description,
+                )
+                log.info(
+                    "Migration applied",
+                    extra={"sink": self.name, "table": self.config.table, "version": version},
+                )
+
+    async def sync(self) -> None:
+        """Nothing to do: a batch is reported written only after its transaction committed."""
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        self._ready = False
+        if pool is not None:
+            try:
+                # Bounded: a connection stuck on a dead server must not hold up shutdown.
+                await asyncio.wait_for(pool.close(), self.config.connect_timeout)
+            except Exception as exc:  # close what can be closed, drop the rest
+                log.warning("Pool not closed cleanly", extra={"sink": self.name, "error": str(exc)})
+                pool.terminate()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def write(self, events: list[Event]) -> WriteResult:
+        if not events:
+            return ACCEPTED
+        if not self._ready:
+            await self._prepare()
+        rejected = await self._write(events, datetime.now(UTC))
+        return WriteResult(rejected=rejected) if rejected else ACCEPTED
+
+    async def _write(self, events: list[Event], now: datetime) -> list[tuple[Event, str]]:
+        """Write ``events``; if PostgreSQL refuses a value, split the batch to find the culprits."""
+        rows = self._rows.build(events, now)
+        try:
+            await self._load(rows, now)
+            return rows.rejected
+        except Exception as exc:
+            outcome = classify(exc)
+            if outcome is not Outcome.DATA:
+                raise self._error(exc, outcome, "write") from exc
+            reason = describe(exc)
+        if len(events) == 1:
+            log.warning("PostgreSQL refused an event", extra={"sink": self.name, "error": reason})
+            return [*rows.rejected, (events[0], f"refused by PostgreSQL: {reason}")]
+        middle = len(events) // 2
+        return await self._write(events[:middle], now) + await self._write(events[middle:], now)
+
+    async def _load(self, rows: Rows, now: datetime) -> None:
+        timeout = self.config.command_timeout
+        async with self._pool.acquire() as conn:
+            await self._partitions.ensure(conn, rows.days, now.date())
+            async with conn.transaction():
+                inserted = 0
+                if rows.events:
+                    await conn.copy_records_to_table(
+                        STAGE_EVENTS, records=rows.events, columns=STAGE_EVENT_NAMES, timeout=timeout
+                    )
+                    inserted += _count(await conn.execute(self._insert_events, self._window, timeout=timeout))
+                if rows.metrics:
+                    await conn.copy_records_to_table(
+                        STAGE_METRICS, records=rows.metrics, columns=METRIC_NAMES, timeout=timeout
+                    )
+                    inserted += _count(await conn.execute(self._insert_metrics, timeout=timeout))
+                if rows.alerts:
+                    await conn.copy_records_to_table(
+                        STAGE_ALERTS, records=rows.alerts, columns=ALERT_NAMES, timeout=timeout
+                    )
+                    inserted += _count(await conn.execute(self._insert_alerts, timeout=timeout))
+        total = len(rows.events) + len(rows.metrics) + len(rows.alerts)
+        if inserted < total:
+            log.debug(
+                "Rows already stored were skipped",
+                extra={"sink": self.name, "rows": total, "skipped": total - inserted},
+            )
+
+    def _error(self, exc: BaseException, outcome: Outcome, during: str) -> SinkError:
+        text = f"PostgreSQL {during} failed: {describe(exc)}"
+        if outcome is Outcome.SCHEMA:
+            # Someone dropped or altered a table under us: set up again on the next attempt.
+            self._ready = False
+            self._partitions.known.clear()
+            return RetryableSinkError(text)
+        if outcome is Outcome.RETRY:
+            return RetryableSinkError(text)
+        return FatalSinkError(text)
+
+    # -- check --------------------------------------------------------------------------------
+
+    async def check(self) -> str:
+        try:
+            conn = await asyncpg.connect(**self._connect_args())
+        except Exception as exc:
+            raise self._error(exc, classify(exc), "connect") from exc
+        try:
+            user, database = await conn.fetchrow("SELECT current_user, current_database()")
+            tables = (self.schema.events, self.schema.metrics, self.schema.alerts)
+            if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", self.schema.events):
+                allowed = all(
+                    [await conn.fetchval("SELECT has_table_privilege($1, 'INSERT')", t) for t in tables]
+                )
+                what = f"INSERT on {self.config.db_schema}.{self.config.table}"
+            else:
+                allowed = await conn.fetchval(
+                    "SELECT has_schema_privilege($1, 'CREATE')", self.config.db_schema
+                )
+                what = f"CREATE in schema {self.config.db_schema} (tables not created yet)"
+        except Exception as exc:
+            raise self._error(exc, classify(exc), "check") from exc
+        finally:
+            await conn.close()
+        where = urlsplit(self.config.dsn).hostname or "local socket"
+        if not allowed:
+            raise FatalSinkError(f"PostgreSQL user {user} lacks {what} in database {database}")
+        return f"connected to {where}/{database} as {user}; {what} granted"

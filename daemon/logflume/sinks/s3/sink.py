@@ -1,0 +1,207 @@
+"""The S3 sink: each batch becomes gzip NDJSON objects, one per source (split above a size cap).
+
+An object is acknowledged once S3 answered its PUT (or completed its multipart upload), which
+makes it durable, so :meth:`sync` has nothing left to do. Keys are deterministic per object
+(:mod:`.keys`), so retries overwrite rather than duplicate. botocore's own retries are off: the
+runner owns backoff for every sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import aioboto3
+from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+from logflume.errors import FatalSinkError, RetryableSinkError, SinkError
+from logflume.events import Event
+from logflume.sinks.base import ACCEPTED, WriteResult
+from logflume.sinks.registry import SinkContext
+from logflume.sinks.s3.classify import Outcome, classify, describe, error_code, http_status
+from logflume.sinks.s3.config import S3SinkConfig
+from logflume.sinks.s3.encode import EncodedObject, encode_objects
+from logflume.sinks.s3.keys import KeyRenderer, batch_id
+from logflume.sinks.s3.upload import CONTENT_TYPE, upload
+
+log = logging.getLogger("logflume.sinks.s3")
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+class S3Sink:
+    def __init__(self, config: S3SinkConfig, context: SinkContext) -> None:
+        self.name = config.name
+        self.config = config
+        self.host = context.host
+        self.keys = KeyRenderer(config.key, config.prefix, context.host, config.key_time == "event")
+        self._extra: dict[str, Any] = {"ContentType": CONTENT_TYPE, "ContentEncoding": "gzip"}
+        if config.storage_class:
+            self._extra["StorageClass"] = config.storage_class
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._client: Any = None
+        self._ready = False
+        # The runner may run several writes at once (``concurrency``): set up only once.
+        self._setup_lock = asyncio.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _client_context(self) -> Any:
+        c = self.config
+        session = aioboto3.Session(
+            aws_access_key_id=_secret(c.access_key_id),
+            aws_secret_access_key=_secret(c.secret_access_key),
+            aws_session_token=_secret(c.session_token),
+            region_name=c.region,
+        )
+        options: dict[str, Any] = {
+            "connect_timeout": c.connect_timeout,
+            "read_timeout": c.read_timeout,
+            "retries": {"mode": "standard", "total_max_attempts": 1},
+        }
+        if c.force_path_style:
+            options["s3"] = {"addressing_style": "path"}
+        if c.endpoint_url is not None:
+            # Many S3-compatible stores reject the CRC trailers botocore adds by default since 1.36.
+            options["request_checksum_calculation"] = "when_required"
+            options["response_checksum_validation"] = "when_required"
+        return session.client("s3", endpoint_url=c.endpoint_url, config=AioConfig(**options))
+
+    async def _ensure_client(self) -> Any:
+        if self._client is None:
+            stack = contextlib.AsyncExitStack()
+            self._client = await stack.enter_async_context(self._client_context())
+            self._stack = stack
+        return self._client
+
+    async def open(self) -> None:
+        try:
+            await self._prepare()
+        except RetryableSinkError as exc:
+            log.warning(
+                "S3 not reachable at start, set-up will be retried",
+                extra={"sink": self.name, "error": str(exc)},
+            )
+
+    async def _prepare(self) -> None:
+        """Make sure the bucket exists (creating it if configured to)."""
+        async with self._setup_lock:
+            if not self._ready:
+                await self._set_up()
+
+    async def _set_up(self) -> None:
+        bucket = self.config.bucket
+        try:
+            client = await self._ensure_client()
+            try:
+                await client.head_bucket(Bucket=bucket)
+            except ClientError as exc:
+                if not (self.config.create_bucket and _missing_bucket(exc)):
+                    raise
+                await self._create_bucket(client)
+        except Exception as exc:
+            raise self._error(exc, "set-up") from exc
+        self._ready = True
+
+    async def _create_bucket(self, client: Any) -> None:
+        args: dict[str, Any] = {"Bucket": self.config.bucket}
+        if self.config.region and self.config.region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": self.config.region}
+        try:
+            await client.create_bucket(**args)
+        except ClientError as exc:
+            if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        log.info("Bucket created", extra={"sink": self.name, "bucket": self.config.bucket})
+
+    async def sync(self) -> None:
+        """Nothing to do: a write returns only after S3 stored its objects."""
+
+    async def close(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        self._ready = False
+        if stack is not None:
+            await stack.aclose()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def write(self, events: list[Event]) -> WriteResult:
+        if not events:
+            return ACCEPTED
+        if not self._ready:
+            await self._prepare()
+        now = time.time()
+        objects, rejected = await asyncio.to_thread(
+            encode_objects, events, self.config.max_object_bytes, self.config.compression_level
+        )
+        for index, obj in enumerate(objects):
+            key = self.keys.render(obj.source, obj.events, batch_id(obj.events, obj.body), now)
+            try:
+                await upload(
+                    self._client,
+                    self.config.bucket,
+                    key,
+                    obj.body,
+                    self.config.multipart_threshold,
+                    self.config.part_size,
+                    self._extra,
+                )
+            except Exception as exc:
+                error = self._error(exc, "upload")
+                if index == 0:
+                    raise error from exc
+                # Earlier objects are stored: hand back only what is left.
+                return self._partial(objects[index:], error, rejected)
+            log.debug(
+                "Object written",
+                extra={"sink": self.name, "key": key, "events": len(obj.events), "bytes": len(obj.body)},
+            )
+        return WriteResult(rejected=rejected) if rejected else ACCEPTED
+
+    def _partial(
+        self, left: list[EncodedObject], error: SinkError, rejected: list[tuple[Event, str]]
+    ) -> WriteResult:
+        events = [event for obj in left for event in obj.events]
+        if isinstance(error, RetryableSinkError):
+            log.warning("S3 upload failed part-way", extra={"sink": self.name, "error": str(error)})
+            return WriteResult(retry=events, rejected=rejected)
+        return WriteResult(rejected=rejected + [(event, str(error)) for event in events])
+
+    def _error(self, exc: BaseException, during: str) -> SinkError:
+        text = f"S3 {during} failed for bucket {self.config.bucket}: {describe(exc)}"
+        if classify(exc) is Outcome.RETRY:
+            return RetryableSinkError(text)
+        return FatalSinkError(text)
+
+    # -- check --------------------------------------------------------------------------------
+
+    async def check(self) -> str:
+        client = await self._ensure_client()
+        bucket = self.config.bucket
+        try:
+            await client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if self.config.create_bucket and _missing_bucket(exc):
+                return f"bucket {bucket} does not exist yet; it will be created at start"
+            raise self._error(exc, "check") from exc
+        except Exception as exc:
+            raise self._error(exc, "check") from exc
+        probe = "/".join(p for p in (self.config.prefix, f".logflume-probe-{uuid.uuid4().hex}") if p)
+        try:
+            await client.put_object(Bucket=bucket, Key=probe, Body=b"")
+            await client.delete_object(Bucket=bucket, Key=probe)
+        except Exception as exc:
+            raise self._error(exc, "check") from exc
+        where = self.config.endpoint_url or "AWS"
+        return f"bucket {bucket} at {where} reachable; wrote and deleted {probe}"
+
+
+def _missing_bucket(exc: ClientError) -> bool:
+    return error_code(exc) in ("NoSuchBucket", "404") or http_status(exc) == 404

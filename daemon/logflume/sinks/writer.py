@@ -1,0 +1,148 @@
+"""One batch to one sink: attempts with backoff and jitter, outcome bookkeeping, dead letters.
+
+The sink classifies (accepted, retry these, rejected with a reason, or an exception); this module
+decides what happens next, the same way for every backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import orjson
+
+from logflume.errors import FatalSinkError, RetryableSinkError
+from logflume.events import META_KEY, DeadLetter, Event
+from logflume.sinks.base import Sink
+from logflume.sinks.config import RetryConfig
+from logflume.sinks.retry import Backoff
+from logflume.sinks.stats import SinkStats
+
+log = logging.getLogger("logflume.sinks")
+
+DeadLetterFn = Callable[[list[DeadLetter]], None]
+
+
+def dead_letter_for(sink_name: str, event: Event, reason: str) -> DeadLetter:
+    """A dead letter for an event a sink refused, keeping the event as its raw payload."""
+    meta = event.get(META_KEY) or {}
+    return DeadLetter(
+        source=str(meta.get("source", "")),
+        file=str(meta.get("file", "")),
+        offset=int(meta.get("offset", -1)),
+        reason=f"sink {sink_name}: {reason}",
+        raw=orjson.dumps(event, default=str).decode(),
+    )
+
+
+class Writer:
+    """Writes batches to a sink (opened lazily, so a backend down at start is retried too)."""
+
+    def __init__(
+        self, sink: Sink, name: str, retry: RetryConfig, stats: SinkStats, dead_letter: DeadLetterFn
+    ) -> None:
+        self.sink = sink
+        self.name = name
+        self.retry = retry
+        self.stats = stats
+        self.healthy = True
+        self.opened = False
+        self.stopping = asyncio.Event()
+        self._dead_letter = dead_letter
+        self._open_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        if self.opened:
+            return
+        async with self._open_lock:
+            if not self.opened:
+                await self.sink.open()
+                self.opened = True
+
+    async def close(self) -> None:
+        if self.opened:
+            self.opened = False
+            await self.sink.close()
+
+    async def deliver(self, events: list[Event], *, fail_fast: bool, interruptible: bool) -> list[Event]:
+        """Write until every event is accepted or dead-lettered; return what is still undelivered.
+
+        ``fail_fast``: return the failed events after the first transient failure (they go to the
+        disk buffer). ``interruptible``: give up retrying once :attr:`stopping` is set.
+        """
+        backoff = Backoff(self.retry.initial_backoff, self.retry.max_backoff)
+        pending = events
+        attempts = 0
+        while pending:
+            attempts += 1
+            started = time.monotonic()
+            try:
+                await self.open()
+                result = await self.sink.write(pending)
+            except FatalSinkError as exc:
+                self.record_error(exc, len(pending))
+                self.reject(pending, str(exc))
+                return []
+            except Exception as exc:
+                # Anything else is treated as transient: dropping events over a sink bug is worse
+                # than retrying, and the error is visible in the log and in last_error.
+                if not isinstance(exc, RetryableSinkError):
+                    log.exception("Sink write raised an unexpected error", extra={"sink": self.name})
+                self.record_error(exc, len(pending))
+                failed, reason = pending, f"gave up after {attempts} attempts: {exc}"
+            else:
+                self._record_success(pending, result.retry, result.rejected, time.monotonic() - started)
+                failed, reason = result.retry, f"gave up after {attempts} attempts"
+            if not failed:
+                return []
+            limit = self.retry.max_attempts
+            if not fail_fast and limit is not None and attempts >= limit:
+                self.reject(failed, reason)
+                return []
+            self.stats.events_retried += len(failed)
+            if fail_fast or (interruptible and self.stopping.is_set()):
+                return failed
+            delay = backoff.next_delay()
+            self.stats.sample_backoff(delay)
+            if interruptible:
+                # A stop interrupts the wait: the caller keeps the batch (on disk).
+                try:
+                    async with asyncio.timeout(delay):
+                        await self.stopping.wait()
+                    return failed
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(delay)
+            pending = failed
+        return []
+
+    def _record_success(
+        self, sent: list[Event], retry: list[Event], rejected: list[tuple[Event, str]], seconds: float
+    ) -> None:
+        if not self.healthy:
+            log.info("Sink recovered", extra={"sink": self.name})
+        self.healthy = True
+        self.stats.batches += 1
+        self.stats.sample_write(seconds)
+        self.stats.last_success = time.time()
+        if rejected:
+            self._dead_letter([dead_letter_for(self.name, event, reason) for event, reason in rejected])
+            self.stats.events_dead_lettered += len(rejected)
+        self.stats.events_sent += len(sent) - len(retry) - len(rejected)
+
+    def record_error(self, exc: Exception, count: int, message: str = "Sink write failed") -> None:
+        self.stats.write_errors += 1
+        self.stats.last_error = str(exc) or type(exc).__name__
+        extra = {"sink": self.name, "error": self.stats.last_error, "events": count}
+        # Warn when the sink turns unhealthy; repeating it every backoff would flood the log.
+        log.log(logging.WARNING if self.healthy else logging.DEBUG, message, extra=extra)
+        self.healthy = False
+
+    def reject(self, events: list[Event], reason: str) -> None:
+        """Dead-letter events for good, with the reason."""
+        self.stats.events_failed += len(events)
+        self.stats.events_dead_lettered += len(events)
+        self._dead_letter([dead_letter_for(self.name, e, reason) for e in events])

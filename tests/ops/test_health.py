@@ -1,0 +1,91 @@
+"""/healthz and /readyz of a running daemon, and the health judgements behind them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.ops.helpers import free_port, get_json, ops_config, running, wait_for, write_lines
+
+
+def dead_postgres(port: int, buffer: str) -> dict[str, Any]:
+    """A PostgreSQL sink pointing at a port nothing listens on."""
+    return {
+        "name": "db",
+        "type": "postgres",
+        "dsn": f"postgresql://logflume@127.0.0.1:{port}/logs",
+        "connect_timeout": "1s",
+        "buffer": {"type": buffer},
+        "retry": {"initial_backoff": "100ms", "max_backoff": "500ms"},
+    }
+
+
+def with_second_sink(tmp: Path, port: int, sink: dict[str, Any]) -> Path:
+    config = ops_config(tmp, port)
+    data = yaml.safe_load(config.read_text())
+    data["sinks"].append(sink)
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
+class TestHealthz:
+    def test_alive(self, tmp_path: Path) -> None:
+        """A running daemon answers 200 with its loop lag."""
+        port = free_port()
+        with running(ops_config(tmp_path, port), port) as proc:
+            status, body = get_json(port, "/healthz")
+            assert proc.stop() == 0
+        assert status == 200
+        assert body["status"] == "ok"
+        assert body["loop_lag_seconds"] < 5
+
+
+class TestReadyz:
+    def test_ready_when_everything_works(self, tmp_path: Path) -> None:
+        """Sources following and the file sink writing: 200, each item reported ok."""
+        port = free_port()
+        with running(ops_config(tmp_path, port), port) as proc:
+            write_lines(tmp_path, 10, seed=1)
+            status, body = get_json(port, "/readyz")
+            assert proc.stop() == 0
+        assert status == 200
+        assert body["status"] == "ready"
+        assert {"proxy": {"running": True, "files_open": body["sources"]["proxy"]["files_open"]}} == body[
+            "sources"
+        ]
+        assert body["sinks"]["local"]["status"] == "ok"
+
+    def test_sink_down_with_memory_buffer_is_not_ready(self, tmp_path: Path) -> None:
+        """A sink whose backend is down and that can only hold events in memory: 503, naming the sink."""
+        port = free_port()
+        config = with_second_sink(tmp_path, port, dead_postgres(free_port(), "memory"))
+        with running(config, port):
+            write_lines(tmp_path, 10, seed=1)
+            wait_for(lambda: get_json(port, "/readyz")[0] == 503, 60, 0.2, "readyz to turn 503")
+            status, body = get_json(port, "/readyz")
+        assert status == 503
+        assert body["status"] == "not ready"
+        assert body["sinks"]["db"]["status"] == "unreachable"
+        assert body["sinks"]["db"]["error"]
+        assert body["sinks"]["local"]["status"] == "ok"
+        assert any(problem.startswith("sink db is unreachable") for problem in body["problems"])
+
+    def test_sink_down_with_room_on_disk_is_ready(self, tmp_path: Path) -> None:
+        """A dead backend whose events go to a disk buffer with room left keeps the daemon ready."""
+        port = free_port()
+        config = with_second_sink(tmp_path, port, dead_postgres(free_port(), "disk"))
+        with running(config, port) as proc:
+            write_lines(tmp_path, 10, seed=1)
+            wait_for(
+                lambda: get_json(port, "/readyz")[1]["sinks"]["db"]["status"] == "buffering",
+                60,
+                0.2,
+                "the sink to buffer",
+            )
+            status, body = get_json(port, "/readyz")
+            proc.stop()
+        assert status == 200
+        assert body["sinks"]["db"]["status"] == "buffering"
+        assert body["sinks"]["db"]["disk_bytes"] > 0

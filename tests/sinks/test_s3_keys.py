@@ -1,0 +1,177 @@
+"""S3 object keys, batch ids, encoding and config, without a server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from logflume.events import META_KEY, Event
+from logflume.sinks.s3.config import S3SinkConfig
+from logflume.sinks.s3.encode import encode_objects
+from logflume.sinks.s3.keys import KeyRenderer, batch_id, event_time
+
+NOW = 1_773_144_000.0  # 2026-03-10T12:00:00Z
+
+
+def event(n: int, source: str = "proxy", ts: str | None = "2024-01-15T10:30:15Z", **fields: object) -> Event:
+    out: Event = {"n": n, META_KEY: {"event_id": f"id-{n}", "source": source}}
+    if ts is not None:
+        out["timestamp"] = ts
+    out.update(fields)
+    return out
+
+
+class TestBatchId:
+    def test_same_events_same_id(self) -> None:
+        """The id depends on the first and last event ids and the count, so a replay repeats it."""
+        events = [event(n) for n in range(10)]
+        assert batch_id(events, b"a") == batch_id([dict(e) for e in events], b"b")
+
+    def test_different_events_different_ids(self) -> None:
+        """Another range, or the same ends with another count, gives another id."""
+        ids = {
+            batch_id([event(n) for n in range(10)], b""),
+            batch_id([event(n) for n in range(10, 20)], b""),
+            batch_id([event(0), event(5), event(9)], b""),
+        }
+        expected = 3
+        assert expected == len(ids)
+
+    def test_events_without_ids_are_named_by_content(self) -> None:
+        """Without event ids the compressed body decides the id."""
+        bare = [{"message": "x"}]
+        assert (
+            batch_id(bare, b"one") == batch_id(bare, b"one"),
+            batch_id(bare, b"one") == batch_id(bare, b"two"),
+        ) == (
+            True,
+            False,
+        )
+
+
+class TestKeys:
+    def test_default_template_uses_the_first_events_time(self) -> None:
+        """dt= and hour= come from the first event's timestamp, in UTC."""
+        renderer = KeyRenderer(S3SinkConfig.model_fields["key"].default, "logs", "web-1", True)
+        key = renderer.render("proxy", [event(1, ts="2024-01-15T12:30:00+02:00")], "abc", NOW)
+        expected = "logs/proxy/dt=2024-01-15/hour=10/web-1-abc.json.gz"
+        assert expected == key
+
+    def test_write_time_or_undated_events_use_now(self) -> None:
+        """key_time write, or a first event without a timestamp, renders the time of writing."""
+        template = "{prefix}/dt=%Y-%m-%d/hour=%H/{batch_id}.gz"
+        expected = ["p/dt=2026-03-10/hour=12/b.gz"] * 2
+        assert expected == [
+            KeyRenderer(template, "p", "h", False).render("s", [event(1)], "b", NOW),
+            KeyRenderer(template, "p", "h", True).render("s", [event(1, ts=None)], "b", NOW),
+        ]
+
+    def test_values_cannot_add_levels_or_fields(self) -> None:
+        """A "/" in a source becomes "_", a "%" stays literal, an empty prefix leaves no leading "/"."""
+        renderer = KeyRenderer("{prefix}/{source}/%Y/{batch_id}", "", "h", True)
+        expected = "a_b%Y/2024/x"
+        assert expected == renderer.render("a/b%Y", [event(1)], "x", NOW)
+
+    def test_event_time_reads_text_and_epochs(self) -> None:
+        """@timestamp wins over timestamp; epoch milliseconds are recognised."""
+        expected = [1705314615.0, 1705314615.123, None]
+        assert expected == [
+            event_time({"@timestamp": "2024-01-15T10:30:15Z", "timestamp": "2000-01-01T00:00:00Z"}),
+            event_time({"timestamp": 1705314615123}),
+            event_time({"timestamp": "soon"}),
+        ]
+
+
+class TestEncode:
+    def test_one_object_per_source_in_order(self) -> None:
+        """Events are grouped by source, keeping their order, and each object is gzip NDJSON."""
+        events = [event(0, "a"), event(1, "b"), event(2, "a")]
+        objects, _ = encode_objects(events, 1 << 20, 6)
+        expected = [("a", [0, 2]), ("b", [1])]
+        assert expected == [
+            (obj.source, [orjson.loads(line)["n"] for line in gzip.decompress(obj.body).splitlines()])
+            for obj in objects
+        ]
+
+    def test_over_the_cap_splits_into_equal_parts(self) -> None:
+        """A source just over the cap becomes two similar objects, not a full one and a crumb."""
+        events = [event(n, pad="x" * 80) for n in range(100, 200)]  # lines of equal length
+        line = len(orjson.dumps(events[0])) + 1
+        objects, _ = encode_objects(events, line * 60, 6)
+        expected = [50, 50]
+        assert expected == [len(obj.events) for obj in objects]
+        assert [obj.size for obj in objects] == [len(gzip.decompress(obj.body)) for obj in objects]
+
+    def test_same_events_same_bytes(self) -> None:
+        """gzip output is deterministic (no timestamp in the header), so a replay stores equal bytes."""
+        events = [event(n) for n in range(50)]
+        assert encode_objects(events, 1 << 20, 6)[0][0].body == encode_objects(events, 1 << 20, 6)[0][0].body
+
+    def test_values_orjson_refuses_take_the_slow_path(self) -> None:
+        """An integer beyond 64 bits stays a number, a lone surrogate becomes "?", a custom type text."""
+        [obj], rejected = encode_objects([event(1, big=10**30, s="a\ud800", when=time)], 1 << 20, 6)
+        decoded = json.loads(gzip.decompress(obj.body))
+        assert ([], 10**30, "a?", str(time)) == (rejected, decoded["big"], decoded["s"], decoded["when"])
+
+    def test_events_no_encoder_can_write_are_rejected_alone(self) -> None:
+        """An event nested deeper than any encoder goes is rejected with a reason; the rest is kept."""
+        deep: dict[str, object] = {}
+        node = deep
+        for _ in range(5000):
+            node["x"] = node = {}
+        bad = event(2, deep=deep)
+        [obj], rejected = encode_objects([event(1), bad, event(3)], 1 << 20, 6)
+        assert ([1, 3], [bad]) == (
+            [orjson.loads(line)["n"] for line in gzip.decompress(obj.body).splitlines()],
+            [e for e, _ in rejected],
+        )
+
+
+class TestConfig:
+    def base(self, **fields: object) -> dict[str, object]:
+        return {"name": "s3", "type": "s3", "bucket": "logs", **fields}
+
+    @pytest.mark.parametrize(
+        ("key", "message"),
+        [("{prefix}/{unknown}/{batch_id}", "only"), ("{prefix}/%Y/{host}.gz", "batch_id")],
+    )
+    def test_bad_key_templates_are_refused(self, key: str, message: str) -> None:
+        """Unknown fields, or a template without {batch_id}, fail validation."""
+        with pytest.raises(ValidationError, match=message):
+            S3SinkConfig.model_validate(self.base(key=key))
+
+    def test_parts_must_be_at_least_5_mib(self) -> None:
+        """S3 refuses multipart parts under 5 MiB (but the last), so the config does too."""
+        with pytest.raises(ValidationError, match="part_size"):
+            S3SinkConfig.model_validate(self.base(part_size="1MiB"))
+
+    def test_keys_come_in_pairs(self) -> None:
+        """An access key without its secret is an error."""
+        with pytest.raises(ValidationError, match="both"):
+            S3SinkConfig.model_validate(self.base(access_key_id="AKIA"))
+
+    def test_defaults_favour_big_objects(self) -> None:
+        """By default batches gather 8 MiB or wait 60 s, and the memory buffer holds several."""
+        cfg = S3SinkConfig.model_validate(self.base())
+        expected = (8 * 1024**2, 60.0, True)
+        assert expected == (
+            cfg.batch.max_bytes,
+            cfg.batch.timeout,
+            cfg.buffer.max_bytes > cfg.batch.max_bytes and cfg.buffer.max_events > cfg.batch.max_events,
+        )
+
+    def test_secrets_are_hidden(self) -> None:
+        """The secret key never shows in the config's repr."""
+        cfg = S3SinkConfig.model_validate(self.base(access_key_id="AKIA", secret_access_key="hush"))
+        assert "hush" not in repr(cfg)
+
+
+def test_now_constant_is_what_the_tests_assume() -> None:
+    """NOW is 2026-03-10 12:00 UTC."""
+    expected = "2026-03-10T12"
+    assert expected == time.strftime("%Y-%m-%dT%H", time.gmtime(NOW))

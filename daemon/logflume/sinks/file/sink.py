@@ -43,7 +43,7 @@ class _OpenFile:
 
 
 def _by_source(events: list[Event]) -> dict[str, list[Event]]:
-    """Events grouped by their source (one group in the common case, checked cheaply)."""
+    """Events grouped by their source (one group in the common case)."""
     first = events[0].get(META_KEY)
     last = events[-1].get(META_KEY)
     groups: dict[str, list[Event]] = {}
@@ -96,13 +96,17 @@ class FileSink:
         if not events:
             return ACCEPTED
         now = time.time()
-        # Encoding is CPU work that holds the GIL: it runs here. Only the system calls go to a
-        # thread, so the loop never waits on the disk and the two threads do not fight for the GIL.
-        outputs = [
-            (source, self.render(source, now), encode(group)) for source, group in _by_source(events).items()
-        ]
+        # Written on the loop thread: a write() to the page cache takes microseconds, while handing
+        # each batch to a worker thread made both threads fight for the GIL and cost ~30% more CPU
+        # (bench/throughput.py). fsync, which can take long, runs in a thread (see sync()).
         try:
-            await asyncio.to_thread(self._write_outputs, outputs, now)
+            self._write_outputs(
+                [
+                    (source, self.render(source, now), encode(group))
+                    for source, group in _by_source(events).items()
+                ],
+                now,
+            )
         except OSError as exc:
             raise RetryableSinkError(
                 f"cannot write {exc.filename or self.config.path}: {exc.strerror}"
@@ -203,17 +207,22 @@ class FileSink:
                     log.warning("Cannot delete rotated file", extra={"path": path, "error": exc.strerror})
 
     async def sync(self) -> None:
-        await asyncio.to_thread(self._sync_blocking)
-
-    def _sync_blocking(self) -> None:
-        for handle in list(self._files.values()):
-            if handle.dirty:
-                os.fsync(handle.fd)
-                handle.dirty = False
         # Age-based rotation must happen even when no events arrive.
         now = time.time()
         for handle in list(self._files.values()):
             self._maybe_rotate(handle, now)
+        # fsync duplicates of the descriptors in a thread: writes (and rotations closing the
+        # originals) go on meanwhile on the loop, and a duplicate syncs the same file.
+        dirty = [handle for handle in self._files.values() if handle.dirty]
+        fds = [os.dup(handle.fd) for handle in dirty]
+        for handle in dirty:
+            handle.dirty = False
+        try:
+            await asyncio.to_thread(_fsync_all, fds)
+        except OSError:
+            for handle in dirty:
+                handle.dirty = True
+            raise
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close_all)
@@ -232,6 +241,15 @@ class FileSink:
         probe.write_bytes(b"")
         probe.unlink()
         return f"directory {path} is writable"
+
+
+def _fsync_all(fds: list[int]) -> None:
+    try:
+        for fd in fds:
+            os.fsync(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 _ROTATED = re.compile(r"\.\d{8}T\d{6}\.\d{9}$")

@@ -26,7 +26,7 @@ from logflume import selflog
 from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.config import Config, load_config
 from logflume.deadletter import DeadLetterFile
-from logflume.errors import ConfigError
+from logflume.errors import ConfigError, LogflumeError
 from logflume.events import Batch, RawChunk
 from logflume.ops.health import LoopMonitor, ProgressMonitor
 from logflume.ops.http import OpsServer
@@ -357,6 +357,9 @@ class Daemon:
 
     def request_reload(self) -> None:
         """SIGHUP: reload in the background (reloads run one after another)."""
+        if not self.ready or self.stopping:
+            log.warning("Reload ignored while starting or stopping")
+            return
         task = asyncio.create_task(self._notified_reload(), name="reload")
         self._reloads.add(task)
         task.add_done_callback(self._reloads.discard)
@@ -563,7 +566,11 @@ async def run_daemon(config: Config, config_path: str | None = None) -> int:
                     extra={"address": config.http.address, "error": str(exc)},
                 )
                 return 1
-        await daemon.start()
+        try:
+            await daemon.start()
+        except (LogflumeError, OSError) as exc:
+            log.error("Cannot start", extra={"error": str(exc)})
+            return 1
         failure = await daemon.wait(stop)
         await daemon.shutdown()
         return 0 if failure is None else 1

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from logflume.models import StrictModel
-from logflume.sinks.config import SinkCommonConfig
+from logflume.sinks.config import BufferType, SinkCommonConfig
 from logflume.units import ByteSize, Duration
 
 
@@ -22,6 +22,9 @@ class RetentionConfig(StrictModel):
 
 
 class FileSinkConfig(SinkCommonConfig):
+    # A local disk is the backend itself: buffering it to another local disk gains nothing.
+    default_buffer_type: ClassVar[BufferType] = "memory"
+
     type: Literal["file"]
     path: str = Field(
         ...,

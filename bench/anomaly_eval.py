@@ -14,6 +14,9 @@ Incidents (each labelled with its start, end and the subject an alert must name)
 * ``auth_burst``    one IP fails authentication every 5 s for 5 min;
 * ``error_ramp``    one provider's error rate climbs 5 points per minute from 1 % for 10 min.
 
+Detectors judge the last minute every 20 s (aggregate windows of 20 s, ``span: 3``), so "within
+two windows" means within 120 s of the incident's start.
+
 An alert is a detection when its rule is one expected for the incident, it names the incident's
 subject, and it fires between the incident's start and its end. Every other firing alert is false.
 """

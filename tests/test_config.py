@@ -124,3 +124,29 @@ class TestInterpolation:
         text = MINIMAL + "  - name: local\n    type: file\n    path: ./other.jsonl\n"
         with pytest.raises(ConfigError, match="duplicate name 'local'"):
             parse_config(text)
+
+
+class TestShippedConfigs:
+    ROOT = Path(__file__).resolve().parent.parent
+
+    @pytest.mark.parametrize("name", ["default.yaml", "logflume.example.yaml"])
+    def test_config_files_validate(self, name: str) -> None:
+        """The configs shipped in config/ are valid (secrets given as environment variables)."""
+        env = {
+            v: "x"
+            for v in (
+                "SLACK_WEBHOOK_URL",
+                "PAGERDUTY_ROUTING_KEY",
+                "SMTP_PASSWORD",
+                "ES_API_KEY",
+                "PGPASSWORD",
+            )
+        }
+        config = parse_config((self.ROOT / "config" / name).read_text(), name, env=env)
+        assert config.sources
+
+    def test_default_is_the_embedded_one(self) -> None:
+        """config/default.yaml is the config `logflume run` uses without -c."""
+        from logflume.config import default_config_text
+
+        assert (self.ROOT / "config" / "default.yaml").read_text() == default_config_text()

@@ -409,10 +409,16 @@ class Daemon:
         sinks: list[Any] = new.sinks  # a union of every sink type's model
         sink_configs = {sink.name: sink for sink in sinks}
         started: list[SinkRunner] = []
+        # A changed sink starts only once its old runner is drained and closed: both would use
+        # the same disk-buffer directory and backend objects (files, partitions) at once.
+        replacements: list[SinkRunner] = []
         alerts: AlertDispatcher | None = None
         try:
             for name in plan.sinks_start:
                 runner = self._build_runner(sink_configs[name])
+                if name in plan.sinks_stop:
+                    replacements.append(runner)
+                    continue
                 await runner.start()
                 started.append(runner)
             if plan.alerts_changed:
@@ -427,7 +433,7 @@ class Daemon:
                 by_name = {
                     runner.name: runner for runner in self.runners if runner.name not in plan.sinks_stop
                 }
-                by_name.update((runner.name, runner) for runner in started)
+                by_name.update((runner.name, runner) for runner in [*started, *replacements])
                 self.runners = [by_name[sink.name] for sink in sinks]
                 self._retiring.extend(retiring)
                 self._set_chain(chain)
@@ -444,6 +450,12 @@ class Daemon:
         if plan.log_changed:
             selflog.apply_levels(new.log.level, dict(new.log.levels))
         await asyncio.gather(*(self._retire_runner(runner) for runner in retiring))
+        for runner in replacements:
+            # Batches for it wait in its memory buffer meanwhile (backpressure, nothing lost).
+            try:
+                await runner.start()
+            except Exception as exc:
+                log.error("Changed sink could not start", extra={"sink": runner.name, "error": str(exc)})
         if old_alerts is not self.alerts:
             await old_alerts.stop(min(5.0, old_config.shutdown_timeout))
         await asyncio.gather(*(self._retire_source(name) for name in plan.sources_stop))

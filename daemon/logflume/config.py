@@ -77,6 +77,20 @@ class Config(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _rules_name_channels(self) -> Config:
+        # An alert rule naming a channel that does not exist would only be noticed when it fires.
+        anomaly = self.pipeline.anomaly
+        named = [(rule.name, rule.channels) for rule in anomaly.rules] if anomaly is not None else []
+        if anomaly is not None and anomaly.statistical is not None:
+            named.append(("statistical", anomaly.statistical.channels))
+        for owner, channels in named:
+            unknown = [name for name in channels if name not in self.alerts.channels]
+            if unknown:
+                names = ", ".join(unknown)
+                raise ValueError(f"anomaly {owner!r} names unknown alert channels: {names}")
+        return self
+
+    @model_validator(mode="after")
     def _routes_name_sinks(self) -> Config:
         # A route to a sink that does not exist would silently lose the routed events.
         sinks: list[Any] = self.sinks

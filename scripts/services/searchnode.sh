@@ -17,9 +17,11 @@ plugin_src="tests/searchnode/es-root-info/src"
 # The marker names the plugin source's hash, so editing the plugin rebuilds it.
 plugin_hash="$(cat "$plugin_src"/org/logflume/testnode/*.java | sha256sum | cut -c1-16)"
 
+# Both distributions are run (and the plugin built) with a Java 17 JDK, whatever the default java is.
+jdk17() { compgen -G "/usr/lib/jvm/java-17-openjdk-*/bin/javac" | head -n1 | xargs -r dirname | xargs -r dirname; }
 need_pkgs=()
 command -v mvn >/dev/null || need_pkgs+=(maven)
-command -v javac >/dev/null || need_pkgs+=(openjdk-17-jdk-headless)
+[ -n "$(jdk17)" ] || need_pkgs+=(openjdk-17-jdk-headless)
 command -v unzip >/dev/null || need_pkgs+=(unzip)
 command -v runuser >/dev/null || need_pkgs+=(util-linux)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
@@ -65,11 +67,12 @@ es_home="$root/elasticsearch-$ES_VERSION"
 module="$es_home/modules/logflume-root-info"
 if [ "$(cat "$module/.logflume-built" 2>/dev/null)" != "$plugin_hash" ]; then
   tmp="$(mktemp -d)"
-  javac --release 17 -nowarn -cp "$es_home/lib/*" -d "$tmp/classes" \
+  java_home="$(jdk17)"
+  "$java_home/bin/javac" --release 17 -nowarn -cp "$es_home/lib/*" -d "$tmp/classes" \
     "$plugin_src"/org/logflume/testnode/*.java
   rm -rf "$module"
   mkdir -p "$module"
-  jar cf "$module/logflume-root-info.jar" -C "$tmp/classes" .
+  "$java_home/bin/jar" cf "$module/logflume-root-info.jar" -C "$tmp/classes" .
   cat > "$module/plugin-descriptor.properties" <<EOF
 description=Serves GET / on the integ-test distribution (logflume test node only)
 version=$ES_VERSION

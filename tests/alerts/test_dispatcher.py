@@ -222,6 +222,18 @@ class TestRouting:
         await until(lambda: http_receiver.attempt_count("queue-full") == 1)
         await dispatcher.stop(0.1)
 
+    async def test_rate_limit_holds_back_alerts_beyond_the_burst(self, http_receiver: Receiver) -> None:
+        """With a burst of 2 and a refill of one a day, only 2 of 5 alerts go out; the rest wait."""
+        url = f"{http_receiver.base_url}/hook/rate-limited"
+        channel = fast({"type": "webhook", "url": url, "rate_limit": {"per_minute": 1 / 1440, "burst": 2}})
+        dispatcher = AlertDispatcher(AlertsConfig.model_validate({"channels": {"rl": channel}}))
+        await dispatcher.start()
+        dispatcher.submit([alert(rule="rl", channels=["rl"]) for _ in range(5)])
+        await until(lambda: dispatcher.stats[("rl", "rl")].sent == 2)
+        await dispatcher.stop(0.1)
+        assert (dispatcher.stats[("rl", "rl")].sent, dispatcher.stats[("rl", "rl")].dropped) == (2, 3)
+        assert len(http_receiver.bodies("rate-limited")) == 2
+
     def test_unknown_default_channel_is_a_config_error(self) -> None:
         """default_channels must name configured channels."""
         with pytest.raises(ValueError, match="unknown channels: nope"):

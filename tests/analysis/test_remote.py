@@ -143,3 +143,11 @@ class TestPostgres:
         assert code == 1
         assert "password authentication failed" in err
         assert "wrong-password" not in err
+
+
+def test_default_table_is_the_sinks() -> None:
+    """--table defaults to the PostgreSQL sink's default events table."""
+    from logflume.analysis.commands import DEFAULT_TABLE
+    from logflume.sinks.postgres.config import PostgresSinkConfig
+
+    assert PostgresSinkConfig.model_fields["table"].default == DEFAULT_TABLE

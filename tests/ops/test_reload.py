@@ -150,6 +150,36 @@ class TestValidReload:
         assert {1} == set(extra.values())
         assert contiguous_prefix(set(extra))
 
+    def test_changed_sink_is_replaced_after_draining(self, tmp_path: Path, writer: threading.Thread) -> None:
+        """A sink whose settings change is drained and closed, then its replacement (same name, same
+        output) starts: every line exactly once."""
+        port = free_port()
+        config = ops_config(tmp_path, port)
+        with running(config, port) as proc:
+            writer.start()
+            wait_for(
+                lambda: (metric(port, "logflume_sink_events_sent_total", sink="local") or 0) > 2_000,
+                60,
+                0.1,
+                "events before the reload",
+            )
+            edit_config(config, lambda data: data["sinks"][0].update(batch={"max_events": 100}))
+            sighup(proc)
+            wait_for(lambda: reloads(proc) != [], 60, 0.1, "the reload")
+            writer.join()
+            wait_for(
+                lambda: len(request_ids(read_output(tmp_path / "out"))) == LINES,
+                60,
+                0.2,
+                "every event in the output",
+            )
+            assert proc.stop() == 0
+        record = reloads(proc)[0]
+        assert (record["sinks_stop"], record["sinks_start"]) == (["local"], ["local"])
+        local = request_ids(read_output(tmp_path / "out"))
+        assert set(all_ids()) == set(local)
+        assert {1} == set(local.values())
+
     def test_changed_source_hands_over_at_its_checkpoint(
         self, tmp_path: Path, writer: threading.Thread
     ) -> None:

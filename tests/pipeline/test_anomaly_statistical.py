@@ -194,7 +194,6 @@ class TestHopping:
         metrics += [sub(i, 0) for i in range(60, 66)]
         metrics += [sub(i, 330) for i in range(66, 80)]
         alerts = [a for m in metrics for a in stage(Batch([m]), 0.0).alerts]
-        # The second silent window already halves the last minute's volume.
-        expected = [("firing", iso(T0 + 62 * 20)), ("resolved", None)]
-        assert expected[0] == (alerts[0]["state"], alerts[0]["@timestamp"])
         assert [a["state"] for a in alerts] == ["firing", "resolved"]
+        # The second silent 20 s window already halves the last minute's volume.
+        assert iso(T0 + 62 * 20) == alerts[0]["@timestamp"]

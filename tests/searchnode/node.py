@@ -108,9 +108,13 @@ def opensearch() -> Flavor:
 
 
 def _java_home() -> Path:
+    """LOGFLUME_SEARCHNODE_JAVA_HOME, else the Java 17 JDK the install script ensures, else PATH's."""
     configured = os.environ.get("LOGFLUME_SEARCHNODE_JAVA_HOME")
     if configured:
         return Path(configured)
+    for jdk in sorted(Path("/usr/lib/jvm").glob("java-17-openjdk-*")):
+        if (jdk / "bin" / "java").exists():
+            return jdk
     java = shutil.which("java")
     if java is None:
         raise SearchNodeError(f"no java on PATH: {INSTALL_HINT}")

@@ -100,7 +100,7 @@ class TestDelivery:
         assert "\n" not in description
 
 
-class TestRejections:
+class TestItemOutcomes:
     async def test_refused_items_are_dead_lettered_with_the_nodes_reason(
         self, node: SearchNode, prefix: str
     ) -> None:
@@ -146,6 +146,33 @@ class TestRejections:
         assert result.retry == []
         assert [events[1]] == [event for event, _ in result.rejected]
         assert Counter({"direct-0": 1, "direct-2": 1, "direct-3": 1}) == counts
+
+
+    async def test_items_for_an_unavailable_shard_are_retried(self, node: SearchNode, prefix: str) -> None:
+        """Events for an index whose primary shard cannot be allocated come back 503 after
+        shard_timeout: write() hands exactly those back for retry and stores the rest; once the
+        shard is allocated, writing the retry list stores them, every event once."""
+        stuck = f"{prefix}-2026-01-16"
+        unallocatable = {"number_of_replicas": 0, "routing.allocation.require._name": "nowhere"}
+        events = make_events("shard", 20, days=2)
+        sink = ElasticsearchSink(sink_config(node, prefix, shard_timeout="1s"))
+        await sink.open()
+        try:
+            async with NodeApi.of(node) as api:
+                await api.put(f"/{stuck}?wait_for_active_shards=0", {"settings": {"index": unallocatable}})
+            first = await sink.write(events)
+            async with NodeApi.of(node) as api:
+                await api.put(f"/{stuck}/_settings", {"index.routing.allocation.require._name": None})
+                await api.get(f"/_cluster/health/{stuck}?wait_for_status=green&timeout=60s")
+            second = await sink.write(first.retry)
+        finally:
+            await sink.close()
+        async with NodeApi.of(node) as api:
+            counts = await api.event_id_counts(f"{prefix}-*")
+
+        assert [event for event in events if event["timestamp"].startswith("2026-01-16")] == first.retry
+        assert (first.rejected, second.retry, second.rejected) == ([], [], [])
+        assert Counter({f"shard-{n}": 1 for n in range(20)}) == counts
 
 
 class TestTemplate:

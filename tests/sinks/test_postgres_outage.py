@@ -57,7 +57,7 @@ async def test_runner_rides_out_a_server_crash(
             "dsn": postgres_server.dsn_without_password(),
             "password": PASSWORD,
             "table": table,
-            "batch": {"max_events": 500},
+            "batch": {"max_events": 2500},  # two parallel parts per write
             "retry": {"initial_backoff": "50ms", "max_backoff": "500ms"},
             "buffer": {"type": buffer},
             "connect_timeout": "2s",

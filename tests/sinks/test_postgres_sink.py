@@ -203,12 +203,12 @@ class TestDelivery:
         """When the server refuses one row (here a CHECK constraint), the batch is split until only
         that event is rejected; every other event is stored."""
         await db.execute(f"ALTER TABLE \"{table}\" ADD CONSTRAINT refuse CHECK (message <> 'refuse me')")
-        events = [make_event(n) for n in range(100)]
-        events[37]["message"] = "refuse me"
+        events = [make_event(n) for n in range(3000)]  # written in parallel parts
+        events[2222]["message"] = "refuse me"
         result = await sink.write(events)
-        assert [events[37]] == [event for event, _ in result.rejected]
+        assert [events[2222]] == [event for event, _ in result.rejected]
         assert "CheckViolationError" in result.rejected[0][1]
-        assert sorted(f"f00d-{n:x}" for n in range(100) if n != 37) == await stored_ids(db, table)
+        assert sorted(f"f00d-{n:x}" for n in range(3000) if n != 2222) == await stored_ids(db, table)
 
     async def test_events_without_timestamp_stay_once_when_replayed_later(
         self, sink: PostgresSink, db: asyncpg.Connection, table: str

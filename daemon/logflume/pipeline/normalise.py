@@ -95,7 +95,7 @@ def parse_timestamp(value: Any) -> str | None:
         except ValueError:
             return _parse_odd_string(value)
         # Already canonical: keep the text, formatting is most of the cost.
-        if value[-1] == "Z" and len(value) >= 20 and value[10] == "T" and value[19] in ".Z":
+        if _canonical_shape(value):
             return value  # type: ignore[no-any-return]
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
@@ -103,6 +103,11 @@ def parse_timestamp(value: Any) -> str | None:
     if kind is int or kind is float:
         return _from_epoch(value)
     return None
+
+
+def _canonical_shape(value: str) -> bool:
+    """Laid out as format_utc writes (given that it parses): date T time, seconds, Z."""
+    return value[-1] == "Z" and len(value) >= 20 and value[10] == "T" and value[19] in ".Z"
 
 
 def _parse_odd_string(value: str) -> str | None:
@@ -143,6 +148,10 @@ class Normaliser:
     def __init__(self, config: NormaliseConfig) -> None:
         self.renames = [(make_popper(src), make_setter(dst)) for src, dst in config.fields.items()]
         self.timestamp_getters = [make_getter(path) for path in config.timestamp_fields]
+        # Plain keys (the default) are read inline, one dict lookup each; dotted paths use getters
+        # (and so does an empty list, which leaves every timestamp bad).
+        plain = config.timestamp_fields and all("." not in path for path in config.timestamp_fields)
+        self._timestamp_keys = tuple(config.timestamp_fields) if plain else None
         self.fallback = config.on_bad_timestamp == "ingested_at"
         self.level_field = config.level_field
         self.levels = _level_table(config.levels)
@@ -152,9 +161,59 @@ class Normaliser:
     def __call__(self, batch: Batch, now: float) -> Batch:
         if self.renames:
             self._rename(batch.events)
-        self._timestamps(batch.events)
-        self._levels(batch.events)
+        if self._timestamp_keys is None:
+            self._timestamps(batch.events)
+            self._levels(batch.events)
+        else:
+            self._plain(batch.events)
         return batch
+
+    def _plain(self, events: list[Event]) -> None:
+        """Timestamps from plain keys and levels, in one pass: the default configuration.
+
+        Does what :meth:`_timestamps` then :meth:`_levels` do, with the common case inline: a
+        string already in canonical form only has to parse (``fromisoformat`` is cheap; the
+        function calls and checks around it were most of the cost).
+        """
+        keys, fallback, fromisoformat = self._timestamp_keys or (), self.fallback, datetime.fromisoformat
+        field, table, canonical = self.level_field, self.levels, self.canonical
+        bad = 0
+        for event in events:
+            for key in keys:
+                value = event.get(key, MISSING)
+                if value is not MISSING:
+                    break
+            if type(value) is str and len(value) >= 20 and value[-1] == "Z" and value[10] == "T":
+                if value[19] in ".Z":
+                    try:
+                        fromisoformat(value)
+                        stamp = value
+                    except ValueError:
+                        stamp = _parse_odd_string(value)
+                else:
+                    stamp = parse_timestamp(value)
+            else:
+                stamp = None if value is MISSING else parse_timestamp(value)
+            if stamp is None:
+                bad += 1
+                meta = event.get(META_KEY)
+                if fallback and type(meta) is dict and "ingested_at" in meta:
+                    event[TIMESTAMP_FIELD] = meta["ingested_at"]
+                else:
+                    event.pop(TIMESTAMP_FIELD, None)
+            else:
+                event[TIMESTAMP_FIELD] = stamp
+            level = event.get(field)
+            if type(level) is str:
+                if level not in canonical:
+                    new = table.get(level) or table.get(level.strip().lower())
+                    if new is not None:
+                        event[field] = new
+            elif type(level) is int:
+                new = table.get(level)
+                if new is not None:
+                    event[field] = new
+        self.stats.bad_timestamps += bad
 
     def _rename(self, events: list[Event]) -> None:
         for event in events:

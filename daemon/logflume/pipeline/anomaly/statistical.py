@@ -274,6 +274,7 @@ class Detectors:
     def snapshot(self) -> list[Any]:
         return [
             [name, list(key), {"history": list(t.history), "counts": list(t.counts), "seen": t.seen,
+                               "recent": [list(r) for r in t.recent],
                                "firing": t.firing,
                                "started": t.started, "normal": t.normal,
                                "quiet_until": None if math.isinf(t.quiet_until) else t.quiet_until}]
@@ -285,7 +286,8 @@ class Detectors:
         for name, key, fields in data:
             if name not in known:
                 continue
-            track = _Track(self.config.history)
+            track = _Track(self.config.history, self.config.span)
+            track.recent.extend(tuple(r) for r in fields.get("recent", []))
             track.history.extend(float(v) for v in fields["history"])
             track.counts.extend(int(n) for n in fields.get("counts", [0] * len(track.history)))
             track.seen = int(fields["seen"])

@@ -60,13 +60,16 @@ class BulkEncoder:
         parts: list[bytes] = []
         for event in events:
             index, added = self._namer.resolve(event, now)
-            # A copy only when @timestamp must be added: other sinks share the event.
-            document = event if added is None else {**event, "@timestamp": added}
             try:
-                source = orjson.dumps(document)
+                source = orjson.dumps(event)
             except TypeError as exc:
                 request.unencodable.append((event, f"cannot encode as JSON: {exc}"))
                 continue
+            if added is not None:
+                # Spliced into the JSON rather than set on the event, which other sinks share
+                # (and cheaper than copying the dict). orjson writes a dict as "{" + members + "}".
+                stamp = b'{"@timestamp":' + orjson.dumps(added)
+                source = stamp + b"}" if source == b"{}" else stamp + b"," + source[1:]
             meta = event.get(META_KEY)
             event_id = meta.get("event_id") if isinstance(meta, dict) else None
             head = self._head(index)

@@ -48,6 +48,13 @@ def classify_status(status: int, what: str, detail: str) -> RetryableSinkError |
     return FatalSinkError(message)
 
 
+def shard_timeout(config: ElasticsearchSinkConfig) -> str | None:
+    """The bulk ``timeout`` parameter (``"1500ms"``), or None for the node's default."""
+    if config.shard_timeout is None:
+        return None
+    return f"{max(1, round(config.shard_timeout * 1000))}ms"
+
+
 def _api_key(raw: str) -> str:
     """The ``ApiKey`` header value: accepts the encoded form or ``id:key``."""
     if ":" in raw:
@@ -79,6 +86,7 @@ class ElasticsearchClient:
             options["ssl_show_warn"] = config.tls.verify
             if config.tls.ca_file is not None:
                 options["ca_certs"] = config.tls.ca_file
+        self._shard_timeout = shard_timeout(config)
         self._client = elasticsearch.AsyncElasticsearch(list(config.hosts), **options)
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -101,8 +109,9 @@ class ElasticsearchClient:
     async def bulk(self, body: bytes) -> dict[str, Any]:
         # The client passes bytes through unchanged (its NDJSON serializer only encodes lists).
         operations = cast(Any, body)
+        timeout = self._shard_timeout
         response = await self._call(
-            "bulk", lambda: self._client.bulk(operations=operations, filter_path=FILTER_PATH)
+            "bulk", lambda: self._client.bulk(operations=operations, filter_path=FILTER_PATH, timeout=timeout)
         )
         return dict(response.body)
 
@@ -150,6 +159,8 @@ class OpenSearchClient:
             options["ssl_show_warn"] = config.tls.verify
             if config.tls.ca_file is not None:
                 options["ca_certs"] = config.tls.ca_file
+        self._shard_timeout = shard_timeout(config)
+        self._request_timeout = config.request_timeout
         self._client = opensearchpy.AsyncOpenSearch(list(config.hosts), **options)
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -168,9 +179,13 @@ class OpenSearchClient:
         return dict(await self._call("GET /", lambda: self._client.info()))
 
     async def bulk(self, body: bytes) -> dict[str, Any]:
-        response = await self._call(
-            "bulk", lambda: self._client.bulk(body=body, params={"filter_path": FILTER_PATH})
-        )
+        params: dict[str, Any] = {"filter_path": FILTER_PATH}
+        if self._shard_timeout is not None:
+            # opensearch-py takes a ``timeout`` param as its own client timeout unless
+            # ``request_timeout`` is given too: then ``timeout`` goes to the node as bulk's parameter.
+            params["request_timeout"] = self._request_timeout
+            params["timeout"] = self._shard_timeout
+        response = await self._call("bulk", lambda: self._client.bulk(body=body, params=params))
         return dict(response)
 
     async def put_index_template(self, name: str, body: dict[str, Any]) -> None:

@@ -73,6 +73,14 @@ class ElasticsearchSinkConfig(SinkCommonConfig):
     request_timeout: Duration = Field(
         30.0, gt=0, description="Give up on one request after this long (the batch is retried)."
     )
+    shard_timeout: Duration | None = Field(
+        None,
+        gt=0,
+        description=(
+            "How long the node waits for an unavailable shard before answering the item 503 (retried): "
+            "the bulk 'timeout' parameter; null: the node's default (1m)."
+        ),
+    )
     compression: bool = Field(False, description="gzip request bodies (saves bandwidth, costs CPU).")
     template: TemplateConfig = Field(
         default_factory=TemplateConfig, description="The index template holding the mappings."
@@ -90,10 +98,15 @@ class ElasticsearchSinkConfig(SinkCommonConfig):
     @field_validator("index")
     @classmethod
     def _index(cls, index: str) -> str:
+        sample = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
         try:
-            name = datetime(2024, 1, 15, 10, 30, tzinfo=UTC).strftime(index)
+            name = sample.strftime(index)
+            # The C library leaves unknown fields (%Q) as they are: a '%' left over is one.
+            leftover = "%" in sample.strftime(index.replace("%%", ""))
         except ValueError as exc:
             raise ValueError(f"invalid strftime template: {exc}") from exc
+        if leftover:
+            raise ValueError("index has an unknown strftime field (use %Y, %m, %d, %H, …)")
         forbidden = ' "*\\<|,>/?#:'
         if name != name.lower() or name.startswith(("_", "-", "+")) or any(c in name for c in forbidden):
             raise ValueError("an index name is lower-case, does not start with _, - or + and has no spaces "

@@ -37,6 +37,15 @@ class PostgresSinkConfig(SinkCommonConfig):
         None, description="CA bundle to verify the server with (sslmode verify-ca or verify-full)."
     )
     pool_size: int = Field(4, gt=0, le=100, description="Most connections the sink keeps open.")
+    parallel_parts: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description=(
+            "A batch of at least 2,000 events is split into this many parts written in parallel "
+            "transactions, so PostgreSQL stores one part while the next is encoded."
+        ),
+    )
     connect_timeout: Duration = Field(10.0, gt=0, description="Give up connecting after this long (retried).")
     command_timeout: Duration = Field(
         60.0, gt=0, description="Give up on one statement after this long (retried)."

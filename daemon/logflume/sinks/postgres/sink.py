@@ -76,6 +76,15 @@ def ssl_argument(config: PostgresSinkConfig) -> ssl.SSLContext | str | bool | No
     return context
 
 
+_MIN_PART = 1000  # below this, a part's fixed cost (a transaction, two statements) dominates
+
+
+def _split(events: list[Event], parts: int) -> list[list[Event]]:
+    parts = max(1, min(parts, len(events) // _MIN_PART))
+    size = -(-len(events) // parts)  # ceiling
+    return [events[i : i + size] for i in range(0, len(events), size)]
+
+
 def _count(status: str) -> int:
     """Rows inserted, from a command tag such as "INSERT 0 42"."""
     try:
@@ -188,7 +197,22 @@ class PostgresSink:
             return ACCEPTED
         if not self._ready:
             await self._prepare()
-        rejected = await self._write(events, datetime.now(UTC))
+        now = datetime.now(UTC)
+        parts = _split(events, self.config.parallel_parts)
+        if len(parts) == 1:
+            rejected = await self._write(events, now)
+        else:
+            # Each part runs until it awaits the server, then the next one encodes: the client's
+            # and the server's work overlap. Replays are idempotent, so when one part fails the
+            # runner may safely retry the whole batch, parts already committed included.
+            outcomes = await asyncio.gather(
+                *(self._write(part, now) for part in parts), return_exceptions=True
+            )
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            if errors:
+                fatal = [e for e in errors if isinstance(e, FatalSinkError)]
+                raise (fatal or errors)[0]
+            rejected = [item for outcome in outcomes if isinstance(outcome, list) for item in outcome]
         return WriteResult(rejected=rejected) if rejected else ACCEPTED
 
     async def _write(self, events: list[Event], now: datetime) -> list[tuple[Event, str]]:

@@ -42,9 +42,10 @@ def test_kill9_during_ingestion_loses_nothing(tmp_path: Path) -> None:
         for _ in range(3):
             # Kill at a random moment once this daemon is up and delivering.
             before = len(request_ids(read_output(tmp_path / "out")))
-            wait_for(
-                lambda before=before: len(request_ids(read_output(tmp_path / "out"))) > before, 60, 0.05, "progress"
-            )
+            def progressed(before: int = before) -> bool:
+                return len(request_ids(read_output(tmp_path / "out"))) > before
+
+            wait_for(progressed, 60, 0.05, "progress")
             time.sleep(rnd.uniform(0.05, 0.6))
             proc.kill9()
             kills += 1

@@ -55,7 +55,9 @@ def file_counts(tmp: Path) -> Counter[str]:
 def config_for(tmp: Path, backends: dict[str, Any]) -> Path:
     sinks = [{"name": "local", "type": "file", "path": str(tmp / "out" / "{source}.jsonl")}]
     sinks += [backend.sink() for backend in backends.values()]
-    return write_config(tmp, sinks=sinks, source={"read_bytes": "256KiB"})
+    # Rotated and compressed files stay in the globs, as a real deployment would have them.
+    source = {"read_bytes": "256KiB", "include": [str(tmp / "logs" / "app.log*")]}
+    return write_config(tmp, sinks=sinks, source=source)
 
 
 def all_counts(tmp: Path, backends: dict[str, Any]) -> dict[str, Counter[str]]:
@@ -107,7 +109,14 @@ def test_kill9_during_fanout(tmp_path: Path, backends: dict[str, Any], daemons: 
     proc = DaemonProcess(config).start()
     daemons.append(proc)
     writer.start()
-    for pause in (1.5, 2.0):
+    for pause in (0.3, 0.8):
+        # Kill once this daemon is up and fanning out, at a moment that varies.
+        before = len(file_counts(tmp_path))
+
+        def progressed(before: int = before) -> bool:
+            return len(file_counts(tmp_path)) > before
+
+        wait_for(progressed, 120, 0.1, "progress")
         time.sleep(pause)
         proc.kill9()
         proc = DaemonProcess(config).start()

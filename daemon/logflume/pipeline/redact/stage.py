@@ -10,8 +10,9 @@ raise RecursionError) and touches only what it must:
   are the strings scrubbed one by one, which keeps the common, clean event cheap;
 - keys are treated like strings, and clean keys are remembered, because logs repeat their keys.
 
-Before any of that, an event whose objects all fit a known shape (``shapes.py``) and whose strings
-hold no hint is passed over after a few C-level calls: the usual event, which holds no secret.
+Before any of that, the whole batch is checked at once, column by column (``columns.py``): only
+events with a key not yet known clean, or with a hint in their strings, get the walk above. The
+usual event holds no secret and costs a few C-level operations on its batch's columns.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import orjson
 from logflume.events import META_KEY, Batch, Event
 from logflume.pipeline.redact.config import RedactConfig
 from logflume.pipeline.redact.rules import BUILTIN_RULES, Rule
-from logflume.pipeline.redact.shapes import ShapeCheck
+from logflume.pipeline.redact.columns import BatchCheck
 from logflume.pipeline.regex import compile_re2
 
 FIELD_RULE = "secret_field"
@@ -83,11 +84,13 @@ class Redactor:
         names = "|".join(f"(?:{pattern})" for pattern in config.field_names)
         self._field_names = compile_re2(names) if names else None
         self._cards = "card" in config.rules
-        # The fast path only pays when a clean event can be told from its strings alone: not when
-        # numbers must be checked (cards) or a rule without a hint must run on every string.
-        self._known_clean: Callable[[Event], bool] | None = None
+        # The batch check only pays when a clean event can be told from its strings alone: not
+        # when numbers must be checked (cards) or a rule without a hint must run on every string.
+        self._batch_check: BatchCheck | None = None
         if not self._cards and not unhinted:
-            self._known_clean = ShapeCheck(self._clean_keys, self._hint if rules else None)
+            self._batch_check = BatchCheck(
+                self._clean_keys, re.compile(hints).search if rules else None, self.changes
+            )
 
     # -- build-time helpers -------------------------------------------------------------------
 
@@ -130,6 +133,23 @@ class Redactor:
             if len(out) >= rule.min_length and hint(out):
                 out = rule.pattern.sub(replace, out)
         return out if out != text else text
+
+    def changes(self, text: str) -> bool:
+        """Whether the full walk would replace anything in ``text``; counts and marks nothing.
+
+        Follows :meth:`scrub` and ``_scrub_strings``: the first rule that would replace a match
+        decides (until then the text each rule sees is ``text`` itself), and ``sub`` visits the
+        same matches as ``finditer``.
+        """
+        if len(text) < self._min_length:
+            return False
+        for rule, hint, _ in self._rules:
+            if len(text) >= rule.min_length and hint(text):
+                group, check = rule.secret_group, rule.check
+                for match in rule.pattern.finditer(text):
+                    if check is None or check(match.group(group) if group else match.group(0)):
+                        return True
+        return False
 
     def _key_verdict(self, key: Any) -> Any:
         """_CLEAN, _SECRET_NAME, or (key with its secrets replaced, whether the name is secret).
@@ -267,12 +287,11 @@ class Redactor:
             event[META_KEY] = meta
 
     def __call__(self, batch: Batch, now: float) -> Batch:
-        redact, known_clean = self._redact, self._known_clean
-        if known_clean is None:
-            for event in batch.events:
+        events, redact = batch.events, self._redact
+        if self._batch_check is None:
+            for event in events:
                 redact(event)
         else:
-            for event in batch.events:
-                if not known_clean(event):
-                    redact(event)
+            for index in self._batch_check(events):
+                redact(events[index])
         return batch

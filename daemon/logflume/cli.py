@@ -8,23 +8,13 @@ import sys
 from pathlib import Path
 
 from logflume import __version__
-from logflume.config import Config, default_config_text, load_config, parse_config
-from logflume.errors import ConfigError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
-
-
-def _load(path: str | None) -> Config:
-    if path is None:
-        return parse_config(default_config_text(), "<embedded default>")
-    return load_config(path)
+from logflume.config import load_config_or_default
+from logflume.errors import EXIT_CONFIG, EXIT_OK, ConfigError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
-        config = _load(args.config)
+        config = load_config_or_default(args.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -38,7 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from logflume.selflog import setup_logging
 
     try:
-        config = _load(args.config)
+        config = load_config_or_default(args.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG

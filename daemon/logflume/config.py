@@ -228,6 +228,13 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     return parse_config(text, str(path), env)
 
 
+def load_config_or_default(path: str | Path | None) -> Config:
+    """``-c FILE`` when given, else the embedded default (what every command starts from)."""
+    if path is None:
+        return parse_config(default_config_text(), "<embedded default>")
+    return load_config(path)
+
+
 def default_config_text() -> str:
     """The embedded default config (local files in, local files out)."""
     return (Path(__file__).parent / "default.yaml").read_text()

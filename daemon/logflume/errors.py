@@ -19,6 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Exit codes of every command.
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2  # the config file is invalid
+
 
 class LogflumeError(Exception):
     """Base of every error logflume raises on purpose."""

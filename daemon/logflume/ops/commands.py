@@ -11,26 +11,16 @@ import argparse
 import asyncio
 import sys
 
-from logflume.config import Config, default_config_text, load_config, parse_config
-from logflume.errors import ConfigError
+from logflume.config import load_config_or_default
+from logflume.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, ConfigError
 from logflume.ops.check import run_checks
 from logflume.ops.config import split_address
 from logflume.ops.tap import run_tap, tap_url
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
-
-
-def _load(path: str | None) -> Config:
-    if path is None:
-        return parse_config(default_config_text(), "<embedded default>")
-    return load_config(path)
-
 
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        config = _load(args.config)
+        config = load_config_or_default(args.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -55,7 +45,7 @@ def cmd_tap(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
     else:
         try:
-            config = _load(args.config)
+            config = load_config_or_default(args.config)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return EXIT_CONFIG

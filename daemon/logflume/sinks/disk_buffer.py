@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from logflume.events import Event
+from logflume.fsutil import atomic_write, fsync_dir
 
 log = logging.getLogger("logflume.sinks.buffer")
 
@@ -68,14 +69,6 @@ class ReadBatch:
 
 def _segment_name(number: int) -> str:
     return f"{number:020d}{SEGMENT_SUFFIX}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class DiskBuffer:
@@ -193,7 +186,7 @@ class DiskBuffer:
             view = view[written:]
         os.fsync(self._write_fd)
         if created:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         events = sum(count for _, count in records)
         self._write.size += len(data)
         self._write.events += events
@@ -372,16 +365,8 @@ class DiskBuffer:
 
     def _write_pointer(self) -> None:
         number, offset = self._commit
-        tmp = self.directory / (POINTER_FILE + ".tmp")
         data = orjson.dumps({"version": _POINTER_VERSION, "segment": number, "offset": offset})
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.directory / POINTER_FILE)
-        _fsync_dir(self.directory)
+        atomic_write(self.directory / POINTER_FILE, data, mode=0o600)
 
     def segment_files(self) -> list[Path]:
         """The segment files on disk, oldest first (for tests and the ``check`` command)."""

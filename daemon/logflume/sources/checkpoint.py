@@ -7,8 +7,6 @@ old or the new file, never a torn one. Offsets are the end of data every sink ha
 
 from __future__ import annotations
 
-import itertools
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 import orjson
 
 from logflume.errors import CheckpointError
+from logflume.fsutil import atomic_write, remove_stale_temps
 
 VERSION = 1
 
@@ -30,31 +29,6 @@ class FileCheckpoint:
     updated: float
 
 
-_tmp_names = itertools.count()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new content, never a mix."""
-    # A unique temp name: two writers (a save cut off by cancellation, and the final save) must
-    # not rename each other's temp file away.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_tmp_names)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 class CheckpointStore:
     """Loads and saves one source's checkpoints."""
 
@@ -63,9 +37,7 @@ class CheckpointStore:
         self._lock = threading.Lock()  # saves run in worker threads; keep them in order
 
     def load(self) -> dict[str, FileCheckpoint]:
-        # Temp files of saves a crash cut short.
-        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
+        remove_stale_temps(self.path)
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from logflume.errors import CheckpointError
+from logflume.fsutil import atomic_write
 
 STATE_VERSION = 1
 
 
 def save_state(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` so that a crash leaves either the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
     payload = orjson.dumps({"version": STATE_VERSION, **data})
     try:
-        with open(temp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, payload)
     except OSError as exc:
         raise CheckpointError(f"cannot write detector state {path}: {exc.strerror}") from exc
 

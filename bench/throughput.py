@@ -97,6 +97,7 @@ def daemon(
         "sources": [{"name": "bench", "include": [str(path)]}],
         "sinks": sinks or [file_sink],
         "log": {"level": "WARNING", "format": "json"},
+        "http": {"enabled": False},  # measured without the endpoint, and free of port clashes
     }
     config.update(extra)
     cfg = workdir / "bench.yaml"

@@ -178,11 +178,13 @@ class Normaliser:
         keys, fallback, fromisoformat = self._timestamp_keys or (), self.fallback, datetime.fromisoformat
         field, table, canonical = self.level_field, self.levels, self.canonical
         bad = 0
+        stamp: str | None
         for event in events:
             for key in keys:
                 value = event.get(key, MISSING)
                 if value is not MISSING:
                     break
+            # _canonical_shape, inline and before parsing; parse_timestamp for anything else.
             if type(value) is str and len(value) >= 20 and value[-1] == "Z" and value[10] == "T":
                 if value[19] in ".Z":
                     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from typing import Any
 
 from logflume.events import Event
 from logflume.pipeline.enrich.config import PerformanceConfig
@@ -26,7 +27,7 @@ class PerformanceCategory:
         if self._plain:
             field, target = self._field, self._target
             for event in events:
-                value = event.get(field)
+                value: Any = event.get(field)
                 kind = type(value)
                 # bisect_right: a time equal to a limit is not "below" it.
                 if (kind is float or kind is int) and value == value:  # NaN has no category

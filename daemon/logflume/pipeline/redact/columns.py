@@ -8,12 +8,16 @@ into columns, one tuple of values per key (``itemgetter`` and ``zip``, all in C)
 - any other column is sorted by type: its objects and lists are taken apart the same way, level by
   level (an explicit stack: deep nesting cannot raise RecursionError), its strings are kept.
 
-Then every string of the batch is searched at once for the rules' hints. A hint is traced back to
-its string, which the rules themselves then judge (without replacing or counting anything): clean
-text that merely holds a hint (``task-runner`` has the ``k-`` of ``sk-``) is remembered, so a column
-repeating it costs one lookup per event. An event whose objects all have keys known to be clean and
-whose strings the rules would leave alone needs nothing; every other event gets the stage's full
-walk. So the check only ever spares work: what to replace is always decided by the full walk.
+Then each column's text is searched for the rules' hints: first, for each hint's first character,
+whether the text holds it at all (``memchr``, so a column of ids, times or addresses usually
+costs a few microseconds for the whole batch), and only then for the hints starting with it. A
+hint is traced back to its string, which the rules themselves then judge (without replacing or
+counting anything): clean text that merely holds a hint (``task-runner`` has the ``k-`` of
+``sk-``) is remembered, so a column repeating it costs one lookup per event.
+
+An event whose objects all have keys known to be clean and whose strings the rules would leave
+alone needs nothing; every other event gets the stage's full walk. So the check only ever spares
+work: what to replace is always decided by the full walk.
 """
 
 from __future__ import annotations
@@ -37,24 +41,23 @@ _HINTED_MAX_LENGTH = 256
 Group = tuple[Sequence[Any], Sequence[int]]
 # A string column: its joined text, its strings and their events' indices.
 Strings = tuple[str, Sequence[str], Sequence[int]]
+# A hint search: the first character of its matches, and the compiled pattern's search.
+HintSearch = tuple[str, Callable[..., Any]]
 
 
 class BatchCheck:
     """``check(events)`` is the sorted indices of the events that need the full walk.
 
     ``clean_keys`` is the stage's set of keys judged clean (shared, never copied; it only grows);
-    ``search`` is the compiled pattern's search for the rules' hints, None when there are no text
-    rules; ``changes`` says whether the rules would replace anything in a string.
+    ``searches`` are the rules' hints grouped by first character (none without text rules);
+    ``changes`` says whether the rules would replace anything in a string.
     """
 
     def __init__(
-        self,
-        clean_keys: set[str],
-        search: Callable[[str, int], Any] | None,
-        changes: Callable[[str], bool],
+        self, clean_keys: set[str], searches: list[HintSearch], changes: Callable[[str], bool]
     ) -> None:
         self._clean = clean_keys
-        self._search = search
+        self._searches = searches
         self._changes = changes
         self._hinted_clean: set[str] = set()
 
@@ -80,8 +83,9 @@ class BatchCheck:
                             dirty.update(keyed_owners)
                 elif not clean:
                     dirty.update(same_owners)
-        if self._search is not None and strings:
-            self._trace_hints(strings, dirty)
+        if self._searches:
+            for column in strings:
+                self._trace_hints(column, dirty)
         return sorted(dirty)
 
     def _columns(
@@ -133,33 +137,28 @@ class BatchCheck:
             _sort_values(column, owners, strings, objects, lists)
         return True
 
-    def _trace_hints(self, strings: list[Strings], dirty: set[int]) -> None:
-        """Marks the events with a string the rules would change, searching all the batch's text
-        at once for hints and judging only the strings that hold one."""
-        search, changes, hinted_clean = self._search, self._changes, self._hinted_clean
-        assert search is not None
-        text = _JOIN([joined for joined, _, _ in strings])
-        match = search(text, 0)
-        if match is None:
-            return
-        starts = list(accumulate((len(joined) + 1 for joined, _, _ in strings), initial=0))
-        ends: dict[int, list[int]] = {}
-        while match is not None:
-            position = match.start()
-            index = bisect_right(starts, position) - 1
-            _, column, owners = strings[index]
-            if index not in ends:
-                ends[index] = list(accumulate(map(_PLUS_ONE, map(len, column))))
-            column_ends = ends[index]
-            item = bisect_right(column_ends, position - starts[index])
-            value = column[item]
-            if value not in hinted_clean:
-                if changes(value):
-                    dirty.add(owners[item])
-                elif len(hinted_clean) < _HINTED_CACHE_SIZE and len(value) <= _HINTED_MAX_LENGTH:
-                    hinted_clean.add(value)  # never a string holding a secret
-            # On from the next string: this one is judged, whatever else it holds.
-            match = search(text, starts[index] + column_ends[item])
+    def _trace_hints(self, column: Strings, dirty: set[int]) -> None:
+        """Marks the events with a string of ``column`` that the rules would change, judging only
+        the strings that hold a hint."""
+        text, values, owners = column
+        changes, hinted_clean = self._changes, self._hinted_clean
+        ends: list[int] | None = None
+        for first, search in self._searches:
+            if first not in text:
+                continue
+            match = search(text)
+            while match is not None:
+                if ends is None:
+                    ends = list(accumulate(map(_PLUS_ONE, map(len, values))))
+                item = bisect_right(ends, match.start())
+                value = values[item]
+                if value not in hinted_clean:
+                    if changes(value):
+                        dirty.add(owners[item])
+                    elif len(hinted_clean) < _HINTED_CACHE_SIZE and len(value) <= _HINTED_MAX_LENGTH:
+                        hinted_clean.add(value)  # never a string holding a secret
+                # On from the next string: this one is judged, whatever else it holds.
+                match = search(text, ends[item])
 
 
 def _by_size(nodes: Sequence[dict[Any, Any]], owners: Sequence[int]) -> list[Group]:

@@ -11,8 +11,10 @@ raise RecursionError) and touches only what it must:
 - keys are treated like strings, and clean keys are remembered, because logs repeat their keys.
 
 Before any of that, the whole batch is checked at once, column by column (``columns.py``): only
-events with a key not yet known clean, or with a hint in their strings, get the walk above. The
-usual event holds no secret and costs a few C-level operations on its batch's columns.
+events with a key not yet known clean, or with a string that the rules would change, get the walk
+above. The usual event holds no secret and costs a few C-level operations on its batch's columns.
+(Not when the card rule or a rule without literals is on: every string and number is then looked
+at anyway, and every event is walked.)
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from itertools import repeat
+from operator import setitem
 from typing import Any
 
 import orjson
 
 from logflume.events import META_KEY, Batch, Event
-from logflume.pipeline.redact.config import RedactConfig
-from logflume.pipeline.redact.rules import BUILTIN_RULES, Rule
 from logflume.pipeline.redact.columns import BatchCheck
+from logflume.pipeline.redact.config import RedactConfig
+from logflume.pipeline.redact.rules import BUILTIN_RULES, Rule, first_character
 from logflume.pipeline.regex import compile_re2
 
 FIELD_RULE = "secret_field"
@@ -48,15 +52,20 @@ def _always(text: str) -> bool:
 
 
 def _custom_rules(config: RedactConfig) -> list[Rule]:
+    # An empty literal is in every text: such a rule has no hint, as one without literals.
     return [
         Rule(
             rule.name,
             compile_re2(rule.pattern),
-            "|".join(re.escape(literal) for literal in rule.literals) or None,
+            tuple(map(re.escape, rule.literals)) if rule.literals and all(rule.literals) else None,
             rule.min_length,
         )
         for rule in config.custom
     ]
+
+
+def _hint_search(branches: list[str]) -> Callable[..., Any]:
+    return re.compile("|".join(branches)).search
 
 
 class Redactor:
@@ -71,15 +80,15 @@ class Redactor:
         self._secret_keys: set[str] = set()
         rules = [BUILTIN_RULES[name] for name in dict.fromkeys(config.rules)] + _custom_rules(config)
         self._rules = [
-            (rule, re.compile(rule.hint).search if rule.hint else _always, self._make_replacer(rule))
+            (rule, _hint_search(list(rule.hint)) if rule.hint else _always, self._make_replacer(rule))
             for rule in rules
         ]
         # The one test a clean event pays: always true when a rule has no hint; unreachable (by
         # length) when there are no rules at all. Joined without wrapping groups: each branch must
         # start with a literal for ``re`` to scan for first characters.
-        hints = "|".join(rule.hint for rule in rules if rule.hint)
+        branches = [branch for rule in rules for branch in rule.hint or ()]
         unhinted = any(not rule.hint for rule in rules)
-        self._hint: Callable[[str], Any] = _always if unhinted or not hints else re.compile(hints).search
+        self._hint: Callable[[str], Any] = _always if unhinted or not branches else _hint_search(branches)
         self._min_length = min((rule.min_length for rule in rules), default=1 << 62)
         names = "|".join(f"(?:{pattern})" for pattern in config.field_names)
         self._field_names = compile_re2(names) if names else None
@@ -88,9 +97,12 @@ class Redactor:
         # when numbers must be checked (cards) or a rule without a hint must run on every string.
         self._batch_check: BatchCheck | None = None
         if not self._cards and not unhinted:
-            self._batch_check = BatchCheck(
-                self._clean_keys, re.compile(hints).search if rules else None, self.changes
-            )
+            # The hints by first character: a string lacking the character skips the branches.
+            by_first: dict[str, list[str]] = {}
+            for branch in branches:
+                by_first.setdefault(first_character(branch), []).append(branch)
+            searches = [(first, _hint_search(group)) for first, group in by_first.items()]
+            self._batch_check = BatchCheck(self._clean_keys, searches, self.changes)
 
     # -- build-time helpers -------------------------------------------------------------------
 
@@ -291,7 +303,20 @@ class Redactor:
         if self._batch_check is None:
             for event in events:
                 redact(event)
-        else:
-            for index in self._batch_check(events):
-                redact(events[index])
+            return batch
+        for index in self._batch_check(events):
+            redact(events[index])
+        _metadata_last(events)
         return batch
+
+
+def _metadata_last(events: list[Event]) -> None:
+    """Moves the metadata key of every event to the end, as the full walk does (normalise adds
+    ``@timestamp`` after it): the output keeps one key order whichever path an event took."""
+    metas = list(map(dict.pop, events, repeat(META_KEY), repeat(_MISSING)))
+    if _MISSING not in metas:
+        deque(map(setitem, events, repeat(META_KEY), metas), maxlen=0)  # in C: consumes the map
+        return
+    for event, meta in zip(events, metas, strict=True):
+        if meta is not _MISSING:
+            event[META_KEY] = meta

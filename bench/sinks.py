@@ -47,7 +47,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--only", nargs="*", help="backends to run (file, postgres, s3, elasticsearch, opensearch)")
     args = parser.parse_args()
+    wanted = set(args.only or ["file", "postgres", "s3", "elasticsearch", "opensearch"])
     path = corpus(args.lines)
     results: dict[str, dict[str, Any]] = {}
 
@@ -65,14 +67,19 @@ def main() -> None:
             flush=True,
         )
 
-    run("file", None, None)
-    with PostgresServer() as pg:
-        backend = PostgresBackend(pg, "bench_events")
-        run("postgres", [backend.sink()], int(pg.port))
-    with SeaweedServer() as weed:
-        s3 = S3Backend(weed, "bench-bucket")
-        run("s3", [s3.sink()], weed.s3_port)
+    if "file" in wanted:
+        run("file", None, None)
+    if "postgres" in wanted:
+        with PostgresServer() as pg:
+            backend = PostgresBackend(pg, "bench_events")
+            run("postgres", [backend.sink()], int(pg.port))
+    if "s3" in wanted:
+        with SeaweedServer() as weed:
+            s3 = S3Backend(weed, "bench-bucket")
+            run("s3", [s3.sink()], weed.s3_port)
     for flavor, factory in (("elasticsearch", elasticsearch), ("opensearch", opensearch)):
+        if flavor not in wanted:
+            continue
         node = SearchNode(factory())
         node.start()
         try:

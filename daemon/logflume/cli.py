@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from logflume import __version__
-from logflume.config import load_config_or_default
 from logflume.errors import EXIT_CONFIG, EXIT_OK, ConfigError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from logflume.config import load_config_or_default
+
     try:
         config = load_config_or_default(args.config)
     except ConfigError as exc:
@@ -25,6 +26,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from logflume.app import run_daemon
+    from logflume.config import load_config_or_default
     from logflume.selflog import setup_logging
 
     try:

@@ -11,14 +11,16 @@ import argparse
 import asyncio
 import sys
 
-from logflume.config import load_config_or_default
 from logflume.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, ConfigError
-from logflume.ops.check import run_checks
-from logflume.ops.config import split_address
-from logflume.ops.tap import run_tap, tap_url
+
+# The daemon's modules are imported by the commands that use them, not here: every `logflume`
+# invocation registers these commands, and `logflume analyze` should not pay for the daemon.
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from logflume.config import load_config_or_default
+    from logflume.ops.check import run_checks
+
     try:
         config = load_config_or_default(args.config)
     except ConfigError as exc:
@@ -37,6 +39,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_tap(args: argparse.Namespace) -> int:
+    from logflume.config import load_config_or_default
+    from logflume.ops.config import split_address
+    from logflume.ops.tap import run_tap, tap_url
+
     if args.address:
         try:
             host, port = split_address(args.address)

@@ -69,7 +69,8 @@ class S3SinkConfig(SinkCommonConfig):
         description="S3 wants few big objects: by default a batch collects 8 MiB, or waits 60 s.",
     )
     buffer: BufferConfig = Field(
-        default_factory=lambda: BufferConfig(max_events=200_000, max_bytes=64 * MIB),
+        # Three 8 MiB batches: events in memory take ~4x their JSON size as Python objects.
+        default_factory=lambda: BufferConfig(max_events=40_000, max_bytes=24 * MIB),
         description="Room for a few big batches in memory before spilling to disk or pausing.",
     )
 

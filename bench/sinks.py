@@ -47,7 +47,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--lines", type=int, default=200_000)
-    parser.add_argument("--only", nargs="*", help="backends to run (file, postgres, s3, elasticsearch, opensearch)")
+    parser.add_argument(
+        "--only", nargs="*", help="backends to run (file, postgres, s3, elasticsearch, opensearch)"
+    )
     args = parser.parse_args()
     wanted = set(args.only or ["file", "postgres", "s3", "elasticsearch", "opensearch"])
     path = corpus(args.lines)

@@ -84,7 +84,8 @@ class S3Backend:
             "region": "us-east-1",
             "force_path_style": True,
             "create_bucket": True,
-            "batch": {"max_events": 20_000, "timeout": "2s"},
+            "batch": {"max_events": 5_000, "timeout": "2s"},
+            "buffer": {"max_events": 10_000},
             "retry": {"initial_backoff": "200ms", "max_backoff": "2s"},
         }
 

@@ -167,7 +167,9 @@ def test_backend_outage(
     writer.join()
     counts = wait_all(tmp_path, backends, total, 600)
     assert proc.stop(120) == 0, proc.logs()
-    assert peak < 300 * 1024**2
+    # Bounded by what the sinks may hold: ~3 KB per buffered event (a decoded dict) for each
+    # sink's memory buffer (5 sinks x 10,000 events), above ~150 MB of runtime and queues.
+    assert peak < (150 + 5 * 10_000 * 3 / 1024) * 1024**2, f"peak RSS {peak / 2**20:.0f} MiB"
     counts = all_counts(tmp_path, backends)
     assert len(counts[down]) == total
     assert max(counts[down].values()) == 1

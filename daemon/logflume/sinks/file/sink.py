@@ -186,7 +186,9 @@ class FileSink:
         retention = self.config.retention
         if retention.max_files is None and retention.max_age is None:
             return
-        active = set(self._files)
+        # Never the files being written: read here, in the compression thread, while the loop may
+        # be reopening a template's path after a rotation (it is in _current before it exists).
+        active = set(self._files) | set(self._current.values())
         closed = []
         for path in glob.glob(self._pattern(source)):
             if path in active or path.endswith(".tmp"):

@@ -76,10 +76,10 @@ class PostgresSinkConfig(SinkCommonConfig):
         description="COPY is cheapest in big batches: up to 5,000 events per transaction by default.",
     )
     concurrency: int = Field(
-        2,
+        1,
         gt=0,
-        description="Transactions in flight: two overlap encoding with the server's work "
-        "(~49k events/s with one, ~66k/s with two in bench/sink_postgres.py).",
+        description="Transactions in flight: ~49k events/s with one, ~66k/s with two "
+        "(bench/sink_postgres.py); more than one holds more memory while the server is down.",
     )
 
     @field_validator("table", "db_schema")

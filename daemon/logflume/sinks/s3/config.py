@@ -65,7 +65,7 @@ class S3SinkConfig(SinkCommonConfig):
         60.0, gt=0, description="Give up waiting for a response after this long (retried)."
     )
     batch: BatchConfig = Field(
-        default_factory=lambda: BatchConfig(max_events=100_000, max_bytes=8 * MIB, timeout=60.0),
+        default_factory=lambda: BatchConfig(max_events=20_000, max_bytes=8 * MIB, timeout=60.0),
         description="S3 wants few big objects: by default a batch collects 8 MiB, or waits 60 s.",
     )
     buffer: BufferConfig = Field(

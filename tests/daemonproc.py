@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import yaml
 
+from logflume import digest
 from tests.fixtures.common import free_port
 
 
@@ -98,7 +99,7 @@ def read_output(out: Path) -> list[dict[str, Any]]:
     if not out.exists():
         return events
     for path in sorted(out.rglob("*")):
-        if not path.is_file() or path.name.endswith(".tmp"):
+        if not path.is_file() or path.name.endswith(".tmp") or digest.is_sidecar(path):
             continue
         opener: Callable[..., Any] = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rb") as handle:

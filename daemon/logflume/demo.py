@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from logflume import digest
 from logflume.config import default_config_text, parse_config
 from logflume.generate import generate_rotating
 
@@ -20,7 +21,7 @@ from logflume.generate import generate_rotating
 def count_output_lines(out: Path) -> int:
     total = 0
     for path in sorted(out.rglob("*")):
-        if path.is_file():
+        if path.is_file() and not digest.is_sidecar(path):
             opener = gzip.open if path.suffix == ".gz" else open
             with opener(path, "rb") as handle:
                 total += sum(1 for _ in handle)

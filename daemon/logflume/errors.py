@@ -94,3 +94,7 @@ class FatalAlertError(AlertError):
 
 class AnalysisError(LogflumeError):
     """``logflume analyze`` or ``query`` cannot resolve or read an input, or cannot run the request."""
+
+
+class DigestError(LogflumeError):
+    """An analysis digest (the Parquet file beside a compressed log file) could not be built."""

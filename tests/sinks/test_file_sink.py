@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
+from logflume import digest
 from logflume.sinks.file.config import FileSinkConfig
 from logflume.sinks.file.sink import FileSink
 from logflume.sinks.registry import SinkContext
@@ -28,7 +30,7 @@ def events(n: int, source: str = "proxy") -> list[dict[str, object]]:
 def read_all(directory: Path) -> list[dict[str, object]]:
     out = []
     for path in sorted(directory.rglob("*")):
-        if path.is_file():
+        if path.is_file() and not digest.is_sidecar(path):
             opener = gzip.open if path.name.endswith(".gz") else open
             with opener(path, "rb") as handle:
                 out.extend(orjson.loads(line) for line in handle)
@@ -90,3 +92,79 @@ class TestFileSink:
         await sink.close()
         assert not leftover.exists()
         assert read_all(tmp_path / "proxy") == [{"i": 1}]
+
+
+def request(i: int) -> dict[str, object]:
+    return {
+        "timestamp": f"2024-01-15T10:00:{i % 60:02d}Z",
+        "level": "ERROR" if i % 10 == 0 else "INFO",
+        "message": "Provider timeout" if i % 10 == 0 else "ok",
+        "provider": "openai",
+        "response_time_ms": float(i),
+        "logflume": {"source": "proxy", "event_id": f"e{i}"},
+    }
+
+
+class TestDigests:
+    async def test_closed_files_get_a_matching_digest(self, tmp_path: Path) -> None:
+        """Each compressed file gets a digest whose rows are the file's events, found by its trailer."""
+        import duckdb
+
+        sink = make(tmp_path, rotation={"max_size": 4000}, digest_min_size=0)
+        await sink.open()
+        for start in range(0, 200, 20):
+            await sink.write([request(i) for i in range(start, start + 20)])
+        await sink.close()
+        archives = sorted((tmp_path / "proxy").glob("[!.]*.gz"))
+        assert len(archives) >= 2
+        total = 0
+        for archive in archives:
+            found = digest.find(archive)
+            assert found is not None
+            lines = gzip.decompress(archive.read_bytes()).splitlines()
+            expected = sorted(orjson.loads(line)["response_time_ms"] for line in lines)
+            rows = duckdb.sql(f"SELECT rt, is_error FROM read_parquet('{found}') ORDER BY rt").fetchall()
+            assert [rt for rt, _ in rows] == expected
+            assert [is_error for rt, is_error in rows] == [rt % 10 == 0 for rt in expected]
+            total += len(rows)
+        active = [p for p in (tmp_path / "proxy").iterdir() if p.suffix == ".jsonl"]
+        in_active = sum(len(p.read_bytes().splitlines()) for p in active)
+        assert total + in_active == 200
+
+    async def test_small_files_get_none(self, tmp_path: Path) -> None:
+        """Files under digest_min_size are compressed without a digest."""
+        sink = make(tmp_path, rotation={"max_size": 4000})
+        await sink.open()
+        for start in range(0, 100, 20):
+            await sink.write([request(i) for i in range(start, start + 20)])
+        await sink.close()
+        assert list((tmp_path / "proxy").glob("[!.]*.gz"))
+        assert list((tmp_path / "proxy").glob(".*")) == []
+
+    async def test_retention_deletes_the_digest_with_its_file(self, tmp_path: Path) -> None:
+        """Retention removes a deleted file's digest too: no digest outlives its archive."""
+        sink = make(tmp_path, rotation={"max_size": 3000}, retention={"max_files": 1}, digest_min_size=0)
+        await sink.open()
+        for start in range(0, 200, 20):
+            await sink.write([request(i) for i in range(start, start + 20)])
+        await sink.close()
+        archives = list((tmp_path / "proxy").glob("[!.]*.gz"))
+        sidecars = [p for p in (tmp_path / "proxy").iterdir() if digest.is_sidecar(p)]
+        assert len(archives) == 1
+        assert sidecars == [digest.find(archives[0])]
+
+    async def test_failing_digest_still_compresses(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When the digest process cannot run, the file is compressed anyway and nothing is lost."""
+        monkeypatch.setattr(digest.sys, "executable", str(tmp_path / "no-such-python"))
+        sink = make(tmp_path, rotation={"max_size": 3000}, digest_min_size=0)
+        await sink.open()
+        for start in range(0, 200, 20):
+            await sink.write([request(i) for i in range(start, start + 20)])
+        await sink.close()
+        assert list((tmp_path / "proxy").glob("[!.]*.gz"))
+        assert [p for p in (tmp_path / "proxy").iterdir() if digest.is_sidecar(p)] == []
+        assert sorted(e["logflume"]["event_id"] for e in read_all(tmp_path / "proxy")) == sorted(
+            f"e{i}" for i in range(200)
+        )

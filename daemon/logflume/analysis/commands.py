@@ -90,6 +90,12 @@ def add_analysis_commands(subparsers: argparse._SubParsersAction[argparse.Argume
         metavar="FILE.png",
         help="also draw latency distribution, error rate over time and provider load",
     )
+    analyze.add_argument(
+        "--no-digest",
+        dest="digests",
+        action="store_false",
+        help="decode every compressed file, ignoring the digests the file sink writes beside them",
+    )
     _add_remote_options(analyze)
     analyze.set_defaults(func=run_analyze)
 
@@ -131,7 +137,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="logflume-analyze-") as workdir:
             files = _resolve(args.inputs, options, Path(workdir))
             with Engine(progress=progress.wanted()) as engine:
-                engine.load(files, since, until, args.by)
+                engine.load(files, since, until, args.by, use_digests=args.digests)
                 report = engine.report(args.slow_ms, args.top, since, until)
                 if args.plot:
                     from logflume.analysis.plot import render_plot

@@ -5,7 +5,9 @@ parallel) with an explicit column list, so lines with different keys, missing ke
 the wrong type all load: a value that does not convert becomes NULL, and a line that is not a JSON
 object becomes a row of NULLs, which the "is an event" test drops. Only the fields the statistics
 need are kept (the message only for error events), so the aggregate queries, the groups and the
-plot data after it read a few columns of memory instead of the files again.
+plot data after it read a few columns of memory instead of the files again. Compressed files with
+an analysis digest beside them (:mod:`logflume.digest`: the same rows, made by the same SQL when
+the file sink closed the file) are read from the digest instead of being decompressed.
 
 Why these definitions (see :mod:`logflume.analysis.results`): the seed's ``LogAnalyzer`` counts
 every line as a request, but one request logs several lines and only the outcome line carries a
@@ -26,6 +28,7 @@ from typing import Any
 
 import duckdb
 
+from logflume import digest
 from logflume.analysis.inputs import LocalFile
 from logflume.analysis.progress import progress_bar
 from logflume.analysis.results import (
@@ -39,41 +42,11 @@ from logflume.analysis.results import (
 )
 from logflume.errors import AnalysisError
 
-ERROR_LEVELS = ("ERROR", "CRITICAL", "FATAL")
 HISTOGRAM_BINS = 60
 TIMELINE_BUCKETS = 120
 # Candidate bucket widths for the timeline, seconds: the first that gives at most
 # TIMELINE_BUCKETS buckets is used, so a minute of logs and a month of logs both plot well.
 BUCKET_WIDTHS = (1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
-
-# Fields read from each line and their types. Fields the analysis does not use are never
-# materialised; "logflume" is read only to drop the daemon's own events.
-COLUMNS: dict[str, str] = {
-    "timestamp": "VARCHAR",
-    "@timestamp": "VARCHAR",
-    "level": "VARCHAR",
-    "message": "VARCHAR",
-    "provider": "VARCHAR",
-    "model": "VARCHAR",
-    "endpoint": "VARCHAR",
-    "response_time_ms": "DOUBLE",
-    "status_code": "BIGINT",
-    "cache_hit": "BOOLEAN",
-    "logflume": "STRUCT(type VARCHAR)",
-}
-# A row is an event when one of these is present (a non-object line gives all NULLs).
-_EVENT_FIELDS = (
-    "timestamp",
-    "@timestamp",
-    "level",
-    "message",
-    "provider",
-    "model",
-    "endpoint",
-    "response_time_ms",
-    "status_code",
-    "cache_hit",
-)
 
 _METRICS_SQL = """
     count(*) AS total_events,
@@ -86,10 +59,6 @@ _METRICS_SQL = """
     count(*) FILTER (WHERE cache_hit) AS cache_hits,
     count(cache_hit) AS cache_lookups
 """
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _metrics(row: Sequence[Any]) -> Metrics:
@@ -119,6 +88,7 @@ class Engine:
         self.progress = progress
         self.group_by: str | None = None
         self.files = 0
+        self.digests = 0
         # Timestamps without an offset are UTC, and results come back in UTC.
         self.db.execute("SET TimeZone = 'UTC'")
         # Row order is irrelevant to aggregates; dropping it lets the load stream with less memory.
@@ -150,63 +120,55 @@ class Engine:
         since: datetime | None = None,
         until: datetime | None = None,
         group_by: str | None = None,
+        use_digests: bool = True,
     ) -> None:
         """Scan ``files`` once into the ``ev`` table, keeping events in ``[since, until)``.
 
-        With a window, events without a readable timestamp are left out (their time is unknown).
+        A compressed file with a matching digest (:mod:`logflume.digest`) is read from its digest;
+        every other file is decoded, through the same SQL that made the digests. With a window,
+        events without a readable timestamp are left out (their time is unknown).
         """
         if group_by is not None and group_by not in GROUP_FIELDS:
             raise AnalysisError(f"cannot group by {group_by!r}: use one of {', '.join(GROUP_FIELDS)}")
         self.group_by = group_by
         self.files = len(files)
         params: dict[str, Any] = {}
+        digests: list[str] = []
+        decode: dict[str, list[str]] = {"gzip": [], "none": []}
+        for file in files:
+            found = digest.find(file.path) if use_digests and file.gzip else None
+            if found is not None:
+                digests.append(str(found))
+            else:
+                decode["gzip" if file.gzip else "none"].append(str(file.path))
+        self.digests = len(digests)
         scans: list[str] = []
-        for compression, gzip in (("gzip", True), ("none", False)):
-            paths = [f for f in files if f.gzip is gzip]
+        for compression, paths in decode.items():
             if paths:
-                name = f"files_{compression}"
-                params[name] = [str(f.path) for f in paths]
-                params["columns"] = COLUMNS
-                scans.append(
-                    f"SELECT * FROM read_json(${name}, format = 'newline_delimited', columns = $columns, "
-                    f"compression = '{compression}', ignore_errors = true)"
-                )
-        conditions = [
-            "logflume.type IS NULL",
-            "(" + " OR ".join(f"{_quote(field)} IS NOT NULL" for field in _EVENT_FIELDS) + ")",
-        ]
+                params[f"files_{compression}"] = paths
+                params["columns"] = digest.RAW_COLUMNS
+                scans.append(digest.rows_sql(digest.read_json_sql(f"files_{compression}", compression)))
+        if digests:
+            params["digests"] = digests
+            columns = ", ".join(digest.DIGEST_COLUMNS)
+            scans.append(f"SELECT {columns} FROM read_parquet($digests)")
+        if not scans:
+            scans.append(digest.rows_sql(f"SELECT * FROM ({self._empty_row()}) WHERE false"))
+        conditions = ["true"]
         if since is not None:
             params["since"] = since
             conditions.append("ts >= $since")
         if until is not None:
             params["until"] = until
             conditions.append("ts < $until")
-        source = " UNION ALL ".join(scans) if scans else f"SELECT * FROM ({self._empty_row()}) WHERE false"
-        group = f"CAST({_quote(group_by)} AS VARCHAR)" if group_by else "NULL::VARCHAR"
+        group = f"CAST({digest.quote(group_by)} AS VARCHAR)" if group_by else "NULL::VARCHAR"
         if group_by == "level":
             group = "upper(level)"
-        levels = ", ".join(f"'{level}'" for level in ERROR_LEVELS)
         self._run(
             f"""
             CREATE OR REPLACE TABLE ev AS
-            WITH raw AS ({source}),
-            typed AS (
-                SELECT *,
-                    try_cast(coalesce("timestamp", "@timestamp") AS TIMESTAMPTZ) AS ts,
-                    (coalesce(upper(level) IN ({levels}), false)
-                     OR coalesce(status_code >= 500, false)) AS is_error
-                FROM raw
-            )
-            SELECT
-                ts,
-                {group} AS grp,
-                provider,
-                response_time_ms AS rt,
-                (response_time_ms IS NOT NULL OR status_code IS NOT NULL) AS is_request,
-                is_error,
-                CASE WHEN is_error THEN message END AS error_message,
-                cache_hit
-            FROM typed
+            SELECT ts, {group} AS grp, provider, rt, is_request, is_error, error_message, cache_hit
+            FROM ({" UNION ALL ".join(scans)})
             WHERE {" AND ".join(conditions)}
             """,
             params,
@@ -214,7 +176,9 @@ class Engine:
 
     @staticmethod
     def _empty_row() -> str:
-        return "SELECT " + ", ".join(f"NULL::{kind} AS {_quote(name)}" for name, kind in COLUMNS.items())
+        return "SELECT " + ", ".join(
+            f"NULL::{kind} AS {digest.quote(name)}" for name, kind in digest.RAW_COLUMNS.items()
+        )
 
     def report(
         self,
@@ -254,6 +218,7 @@ class Engine:
             until=until,
             slow_ms=slow_ms,
             files=self.files,
+            digests=self.digests,
         )
 
     def plot_data(self) -> PlotData:

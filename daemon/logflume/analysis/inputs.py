@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from logflume import digest
 from logflume.errors import AnalysisError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -62,16 +63,20 @@ def _files_below(directory: Path) -> list[Path]:
 
 
 def local_paths(spec: str) -> list[Path]:
-    """The files an INPUT that is a path, a directory or a glob names, in a stable order."""
+    """The files an INPUT that is a path, a directory or a glob names, in a stable order.
+
+    Analysis digests in a directory or a glob's matches are not inputs of their own (they are
+    read in place of the archive they belong to).
+    """
     if _GLOB_CHARS.intersection(spec):
         matches = sorted(Path(match) for match in glob.glob(spec, recursive=True))
-        paths = [path for path in matches if path.is_file()]
+        paths = [path for path in matches if path.is_file() and not digest.is_sidecar(path)]
         if not paths:
             raise AnalysisError(f"{spec}: the pattern matches no files")
         return paths
     path = Path(spec)
     if path.is_dir():
-        return _files_below(path)
+        return [found for found in _files_below(path) if not digest.is_sidecar(found)]
     if path.is_file():
         return [path]
     raise AnalysisError(f"{spec}: no such file or directory")

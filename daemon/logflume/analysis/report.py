@@ -53,6 +53,7 @@ def to_dict(report: Report) -> dict[str, Any]:
     out["since"] = _iso(report.since)
     out["until"] = _iso(report.until)
     out["files"] = report.files
+    out["digests"] = report.digests
     if report.group_by is not None:
         out["group_by"] = report.group_by
         out["groups"] = {key: metrics_dict(metrics) for key, metrics in report.groups}
@@ -109,7 +110,8 @@ def render_table(report: Report, width: int = 100) -> str:
     summary = report.summary
     window = f"{_iso(report.first_event) or '-'} .. {_iso(report.last_event) or '-'}"
     lines = [
-        f"Events {window}  ({report.files} file{'s' if report.files != 1 else ''})",
+        f"Events {window}  ({report.files} file{'s' if report.files != 1 else ''}"
+        + (f", {report.digests} read from digests)" if report.digests else ")"),
         "",
         f"  Requests            {_count(summary.total_requests)}  (of {_count(summary.total_events)} events)",
         f"  Errors              {_count(summary.error_count)}  ({_percent(summary.error_rate)} of requests;"

@@ -56,6 +56,7 @@ class Report:
     until: datetime | None
     slow_ms: float
     files: int
+    digests: int = 0  # files read from their analysis digest instead of being decoded
 
 
 @dataclass(frozen=True)

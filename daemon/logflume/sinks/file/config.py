@@ -34,6 +34,16 @@ class FileSinkConfig(SinkCommonConfig):
     rotation: RotationConfig = Field(default_factory=RotationConfig)
     compression: Literal["gzip", "none"] = Field("gzip", description="Compress rotated/closed files.")
     compression_level: int = Field(6, ge=1, le=9, description="gzip level for closed files.")
+    digest: bool = Field(
+        True,
+        description="With gzip: write an analysis digest (a small Parquet file) beside each "
+        "compressed file, which `logflume analyze` reads instead of decompressing the file.",
+    )
+    digest_min_size: ByteSize = Field(
+        4 * 1024**2,
+        ge=0,
+        description="Files smaller than this (uncompressed) get no digest: decoding them is quick.",
+    )
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     file_mode: int = Field(0o640, ge=0, le=0o777, description="Permissions of files created.")
     fsync: Literal["checkpoint", "always", "never"] = Field(

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import orjson
 
-from logflume.errors import RetryableSinkError
+from logflume import digest
+from logflume.errors import DigestError, RetryableSinkError
 from logflume.events import META_KEY, Event
 from logflume.sinks.base import ACCEPTED, WriteResult
 from logflume.sinks.file.config import FileSinkConfig
@@ -168,7 +169,7 @@ class FileSink:
     def _submit_compression(self, path: str, source: str | None = None) -> None:
         def job() -> None:
             try:
-                compress_file(path, self.config.compression_level)
+                archive_file(path, self.config.compression_level, self._wants_digest(path))
             except OSError as exc:
                 log.warning("Cannot compress file", extra={"path": path, "error": exc.strerror})
             if source is not None:
@@ -176,6 +177,14 @@ class FileSink:
 
         self._compressions = [f for f in self._compressions if not f.done()]
         self._compressions.append(self._compressor.submit(job))
+
+    def _wants_digest(self, path: str) -> bool:
+        if not self.config.digest:
+            return False
+        try:
+            return os.stat(path).st_size >= self.config.digest_min_size
+        except OSError:
+            return False
 
     def _pattern(self, source: str | None) -> str:
         """A glob matching every file the template makes for ``source`` (None: any), rotated too."""
@@ -207,6 +216,9 @@ class FileSink:
                     os.unlink(path)
                 except OSError as exc:
                     log.warning("Cannot delete rotated file", extra={"path": path, "error": exc.strerror})
+                    continue
+                for sidecar in digest.sidecars_of(Path(path)):
+                    sidecar.unlink(missing_ok=True)
 
     async def sync(self) -> None:
         # Age-based rotation must happen even when no events arrive.
@@ -255,6 +267,21 @@ def _fsync_all(fds: list[int]) -> None:
 
 
 _ROTATED = re.compile(r"\.\d{8}T\d{6}\.\d{9}$")
+
+
+def archive_file(path: str, level: int, with_digest: bool) -> str:
+    """Close out a finished file: its analysis digest (when wanted), then ``path.gz``.
+
+    A digest that cannot be built is logged and skipped: ``analyze`` then decodes the archive,
+    so the file is never held back for it.
+    """
+    if with_digest:
+        plain = Path(path)
+        try:
+            digest.build_in_child(plain, Path(path + ".gz"), digest.Fingerprint.of_plain(plain))
+        except (DigestError, OSError) as exc:
+            log.warning("Cannot build analysis digest", extra={"path": path, "error": str(exc)})
+    return compress_file(path, level)
 
 
 def compress_file(path: str, level: int) -> str:

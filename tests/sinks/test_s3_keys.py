@@ -8,11 +8,13 @@ import time
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from logflume.events import META_KEY, Event
 from logflume.sinks.s3.config import S3SinkConfig
-from logflume.sinks.s3.encode import encode_objects
+from logflume.sinks.s3.encode import compress, encode_lines, encode_objects
 from logflume.sinks.s3.keys import KeyRenderer, batch_id, event_time
 
 NOW = 1_773_144_000.0  # 2026-03-10T12:00:00Z
@@ -112,6 +114,46 @@ class TestEncode:
         events = [event(n) for n in range(50)]
         assert encode_objects(events, 1 << 20, 6)[0][0].body == encode_objects(events, 1 << 20, 6)[0][0].body
 
+    def test_body_is_plain_gzip_of_the_ndjson(self) -> None:
+        """The body is exactly what gzip.compress(mtime=0) makes of the NDJSON lines."""
+        events = [event(n, "a" if n % 2 else "b") for n in range(40)]
+        objects, _ = encode_objects(events, 1 << 20, 6)
+        expected = [
+            ("b", gzip.compress(b"".join(orjson.dumps(e) + b"\n" for e in events[0::2]), 6, mtime=0)),
+            ("a", gzip.compress(b"".join(orjson.dumps(e) + b"\n" for e in events[1::2]), 6, mtime=0)),
+        ]
+        assert expected == [(obj.source, obj.body) for obj in objects]
+
+    def test_compress_lets_go_of_the_lines(self) -> None:
+        """Once an object is compressed its NDJSON buffer is released; its size is still known."""
+        [plain], _ = encode_lines([event(n) for n in range(10)], 1 << 20)
+        size = plain.size
+        obj = compress(plain, 6)
+        expected = (0, size, size)
+        assert expected == (len(plain.data), obj.size, len(gzip.decompress(obj.body)))
+
+    @settings(deadline=None)  # a loaded machine must not fail a test about correctness
+    @given(
+        sizes=st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 300)), min_size=1, max_size=60),
+        cap=st.integers(40, 2000),
+    )
+    def test_objects_keep_every_event_once_in_order_under_the_cap(
+        self, sizes: list[tuple[str, int]], cap: int
+    ) -> None:
+        """Any mix of line sizes: each source's events appear once, in order, in objects under
+        the cap (a single line over it goes alone), and each object's size is its real size."""
+        events = [event(n, source, pad="x" * size) for n, (source, size) in enumerate(sizes)]
+        objects, _ = encode_objects(events, cap, 1)
+        for source in "ab":
+            expected = [e["n"] for e in events if e[META_KEY]["source"] == source]
+            got = [e["n"] for obj in objects if obj.source == source for e in obj.events]
+            assert expected == got
+        for obj in objects:
+            lines = gzip.decompress(obj.body).splitlines(keepends=True)
+            assert [e["n"] for e in obj.events] == [orjson.loads(line)["n"] for line in lines]
+            assert obj.size == sum(len(line) for line in lines)
+            assert obj.size <= cap or len(lines) == 1
+
     def test_values_orjson_refuses_take_the_slow_path(self) -> None:
         """An integer beyond 64 bits stays a number, a lone surrogate becomes "?", a custom type text."""
         [obj], rejected = encode_objects([event(1, big=10**30, s="a\ud800", when=time)], 1 << 20, 6)
@@ -164,6 +206,12 @@ class TestConfig:
             cfg.batch.timeout,
             cfg.buffer.max_bytes > cfg.batch.max_bytes and cfg.buffer.max_events > cfg.batch.max_events,
         )
+
+    def test_defaults_overlap_batches_and_parts(self) -> None:
+        """By default two batches are encoded and uploaded at once, and four parts of a big object."""
+        cfg = S3SinkConfig.model_validate(self.base())
+        expected = (2, 4)
+        assert expected == (cfg.concurrency, cfg.part_concurrency)
 
     def test_secrets_are_hidden(self) -> None:
         """The secret key never shows in the config's repr."""

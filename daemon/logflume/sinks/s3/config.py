@@ -60,6 +60,18 @@ class S3SinkConfig(SinkCommonConfig):
         8 * MIB, ge=MIN_PART_SIZE, description="Objects larger than this (compressed) use multipart upload."
     )
     part_size: ByteSize = Field(8 * MIB, ge=MIN_PART_SIZE, description="Size of each multipart part.")
+    part_concurrency: int = Field(4, gt=0, description="Parts of one multipart upload sent at once.")
+    # Two already overlap one batch's gzip and upload with the next one's JSON encoding (the
+    # only part that needs the GIL); more measured no faster on 2 cores, and each one more may
+    # hold another batch read back from a disk buffer.
+    concurrency: int = Field(
+        2,
+        gt=0,
+        description=(
+            "Batches encoded and uploaded at once, so one batch's gzip and upload overlap the next "
+            "one's encoding; the memory buffer still bounds the events held."
+        ),
+    )
     connect_timeout: Duration = Field(10.0, gt=0, description="Give up connecting after this long (retried).")
     read_timeout: Duration = Field(
         60.0, gt=0, description="Give up waiting for a response after this long (retried)."

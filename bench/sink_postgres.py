@@ -1,14 +1,15 @@
 """Events per second the PostgreSQL sink writes (COPY into staging, INSERT … ON CONFLICT).
 
-    .venv/bin/python bench/sink_postgres.py [--events 200000] [--batch 5000] [--concurrency 1]
-                                            [--runs 3] [--dsn URI]
+    .venv/bin/python bench/sink_postgres.py [--events 200000] [--batch 5000] [--concurrency N]
+                                            [--parts N] [--runs 3] [--dsn URI]
 
 Without ``--dsn`` it starts its own throw-away PostgreSQL 127.0.0.1 server with the test
 fixture's helper (tests/fixtures/postgres.py; as root it runs as the ``postgres`` user), with the
 server's default durability settings (fsync and synchronous_commit on). Each run writes
 ``--events`` distinct events in the seed's LLM-proxy log shape, dated today, to a fresh table in
 batches of ``--batch`` through ``PostgresSink.write`` — the way the SinkRunner calls it, with up
-to ``--concurrency`` writes in flight like the runner's ``concurrency`` option — and reports
+to ``--concurrency`` writes in flight like the runner's ``concurrency`` option, each split into
+``--parts`` transactions (``parallel_parts``); both default to the sink's defaults — and reports
 events/s, and the CPU time per event spent by this (client) process and, when it started the
 server itself, by the server's processes. On a busy machine the CPU times say more than events/s:
 client + server CPU per event is what two cores share. Then it replays the last batch and checks
@@ -109,16 +110,23 @@ def server_cpu(postmaster: int | None) -> float:
 
 
 async def one_run(
-    dsn: str, password: str | None, events: list[Event], batch: int, concurrency: int, postmaster: int | None
+    dsn: str, password: str | None, events: list[Event], args: argparse.Namespace, postmaster: int | None
 ) -> dict[str, Any]:
     table = f"bench_{uuid.uuid4().hex[:10]}"
     cfg = PostgresSinkConfig.model_validate(
-        {"name": "bench", "type": "postgres", "dsn": dsn, "password": password, "table": table}
+        {
+            "name": "bench",
+            "type": "postgres",
+            "dsn": dsn,
+            "password": password,
+            "table": table,
+            "parallel_parts": args.parts,
+        }
     )
     sink = PostgresSink(cfg, SinkContext(Path("/nonexistent"), "bench"))
     await sink.open()
-    batches = [events[i : i + batch] for i in range(0, len(events), batch)]
-    slots = asyncio.Semaphore(concurrency)
+    batches = [events[i : i + args.batch] for i in range(0, len(events), args.batch)]
+    slots = asyncio.Semaphore(args.concurrency)
 
     async def write(part: list[Event]) -> None:
         async with slots:
@@ -154,7 +162,7 @@ async def main_async(
     runs = []
     for run in range(args.runs):
         events = make_events(args.events, run)
-        outcome = await one_run(dsn, password, events, args.batch, args.concurrency, postmaster)
+        outcome = await one_run(dsn, password, events, args, postmaster)
         server = f", server {outcome['server_us']:.1f}" if postmaster else ""
         print(
             f"run {run + 1}: {outcome['events_per_s']:,.0f} events/s ({outcome['seconds']:.2f} s; "
@@ -168,6 +176,7 @@ async def main_async(
         "events": args.events,
         "batch": args.batch,
         "concurrency": args.concurrency,
+        "parts": args.parts,
         "runs": args.runs,
         "events_per_s_median": round(statistics.median(rates)),
         "events_per_s": [round(r) for r in rates],
@@ -185,7 +194,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000, help="events per run")
     parser.add_argument("--batch", type=int, default=5_000, help="events per write (the sink's default)")
-    parser.add_argument("--concurrency", type=int, default=1, help="writes in flight (the runner's option)")
+    defaults = PostgresSinkConfig.model_fields
+    concurrency, parts = defaults["concurrency"].default, defaults["parallel_parts"].default
+    parser.add_argument("--concurrency", type=int, default=concurrency, help="writes in flight")
+    parser.add_argument("--parts", type=int, default=parts, help="transactions per write (parallel_parts)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dsn", help="an existing server to use instead of starting one")
     parser.add_argument("--password", help="password for --dsn")

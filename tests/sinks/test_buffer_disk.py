@@ -85,6 +85,25 @@ class TestDiskBuffer:
         disk.close()
         assert _read_all(_opened(tmp_path)) == [0, 1, 2]
 
+    def test_a_completed_batch_lets_go_of_its_events_while_an_earlier_one_is_undelivered(
+        self, tmp_path: Path
+    ) -> None:
+        """A batch delivered out of order waits for the pointer without its events: only the
+        undelivered batch is still held, and the counts still drop once both are complete."""
+        disk = _opened(tmp_path)
+        disk.append(_records(make_events(0, 3), make_events(3, 3), make_events(6, 3)))
+        first, second, third = (disk.read(3, 1 << 20) for _ in range(3))
+        assert first is not None
+        assert second is not None
+        assert third is not None
+        disk.complete(second)
+        disk.complete(third)
+        held = (numbers(first.events), second.events, third.events, disk.stored_events)
+        assert ([0, 1, 2], [], [], 9) == held
+        disk.complete(first)
+        assert (0, 0, 0) == (disk.stored_events, disk.stored_bytes, disk.inflight)
+        disk.close()
+
     def test_segments_roll_over_and_are_deleted_once_delivered(self, tmp_path: Path) -> None:
         """Small segments fill up and a new one starts; delivered segments are deleted."""
         disk = _opened(tmp_path, segment_bytes=200)

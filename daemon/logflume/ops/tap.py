@@ -78,7 +78,10 @@ class TapHub:
             if room < wanted:
                 tapper.skipped += wanted - room
             for event in events[: min(wanted, room)]:
-                queue.put_nowait(orjson.dumps(event, default=str, option=orjson.OPT_APPEND_NEWLINE))
+                # A right-sized copy: orjson's own result sits in an ~8 KiB block, too much to
+                # keep a queue of.
+                line = orjson.dumps(event, default=str, option=orjson.OPT_APPEND_NEWLINE)
+                queue.put_nowait(bytes(memoryview(line)))
             tapper.remaining -= min(wanted, room)
 
     def close(self) -> None:

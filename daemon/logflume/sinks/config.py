@@ -85,7 +85,12 @@ class SinkCommonConfig(StrictModel):
         default_factory=BufferConfig, description="Where events wait while the backend is slow or down."
     )
     concurrency: int = Field(
-        1, gt=0, description="Write requests in flight at once; acknowledgements still complete in order."
+        1,
+        gt=0,
+        description=(
+            "Write requests in flight at once; acknowledgements still complete in order. After a "
+            "failed write, one at a time until the backend takes a write again."
+        ),
     )
     queue_batches: int = Field(
         1024, gt=0, description="Batches (as handed over by the pipeline) held in memory at most."

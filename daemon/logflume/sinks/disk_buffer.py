@@ -59,9 +59,15 @@ class _Segment:
 
 @dataclass(eq=False, slots=True)
 class ReadBatch:
-    """Records handed out for delivery; pass it back to :meth:`DiskBuffer.complete` once delivered."""
+    """Records handed out for delivery; pass it back to :meth:`DiskBuffer.complete` once delivered.
+
+    A completed batch waits in the buffer until every earlier one is complete too (the pointer
+    moves in order), so completing it drops its events: with several writes in flight, one in a
+    long backoff would otherwise keep every batch delivered after it in memory.
+    """
 
     events: list[Event]
+    count: int
     nbytes: int
     end: tuple[int, int]
     done: bool = False
@@ -231,18 +237,19 @@ class DiskBuffer:
             self.unread_events -= count
         if not events:
             return None
-        batch = ReadBatch(events, nbytes, self._read)
+        batch = ReadBatch(events, len(events), nbytes, self._read)
         self._inflight.append(batch)
         return batch
 
     def complete(self, batch: ReadBatch) -> None:
         """Mark a read batch delivered; moves the pointer over every batch delivered in order."""
         batch.done = True
+        batch.events = []
         moved = False
         while self._inflight and self._inflight[0].done:
             done = self._inflight.popleft()
             self.stored_bytes -= done.nbytes
-            self.stored_events -= len(done.events)
+            self.stored_events -= done.count
             if done.end > self._commit:
                 self._commit = done.end
                 moved = True

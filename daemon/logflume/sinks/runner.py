@@ -10,6 +10,12 @@ front once it reaches ``batch.max_events`` / ``batch.max_bytes`` or its oldest i
 events are accepted — written, durably on disk, or dead-lettered — and never before the acks
 handed over earlier (:class:`~logflume.sinks.acks.AckSequencer`).
 
+Memory. The events the runner holds are bounded by ``buffer.max_events``/``max_bytes`` (batches
+in flight from memory stay counted there until accepted; a hand-over may overshoot the limits
+once), plus at most ``concurrency`` batches read back from the disk buffer. Once a write has
+failed, only one write at a time probes the backend until one succeeds: more would each hold a
+batch while they all fail, and hammer a backend that is down.
+
 With a disk buffer, the first failed write or a full memory buffer switches the runner to
 *spilling*: the failed batch and everything in memory go to the disk buffer (fsync'd, then acked),
 and the workers replay the disk buffer, oldest first, with backoff until it is empty; then batches
@@ -85,6 +91,7 @@ class SinkRunner:
         # just taken a write may get batches straight from memory again.
         self._replayed = False
         self._spill_busy = False
+        self._writing = 0  # writes started and not finished (a worker task may not run yet)
         self._closing = False
         self._dispatcher: asyncio.Task[None] | None = None
         self._spiller: asyncio.Task[None] | None = None
@@ -220,8 +227,12 @@ class SinkRunner:
                 if self._closing:
                     # The spiller moves what is left in memory; the disk keeps it for the next start.
                     return None
+                if self._probing():
+                    await self._changed.wait()
+                    continue
                 read = await self._read_disk()
                 if read is not None:
+                    self._writing += 1
                     return self._deliver_disk(read)
                 if self._replayed and self._disk_drained():
                     self._spilling = False
@@ -232,10 +243,18 @@ class SinkRunner:
             due = self._memory.due_at(batch.max_events, batch.max_bytes, batch.timeout, self._closing)
             now = time.monotonic()
             if due is not None and due <= now:
+                if self._probing():
+                    await self._changed.wait()
+                    continue
+                self._writing += 1
                 return self._deliver_memory(self._memory.take(batch.max_events, batch.max_bytes))
             if due is None and self._closing:
                 return None
             await self._changed.wait(None if due is None else due - now)
+
+    def _probing(self) -> bool:
+        """A write failed and another is already testing the backend: start no more until it is back."""
+        return not self._writer.healthy and self._writing > 0
 
     async def _deliver_memory(self, items: list[Item]) -> None:
         events = items[0].events if len(items) == 1 else [event for item in items for event in item.events]
@@ -252,6 +271,7 @@ class SinkRunner:
                         self._acks.accept(seq)
             self._memory.release(items)
         finally:
+            self._writing -= 1
             self._slots.release()
             self._update_gauges()
             self._changed.notify()
@@ -266,6 +286,7 @@ class SinkRunner:
                 self._replayed = self._replayed or self.healthy
             # Otherwise the runner is stopping: the batch stays on disk for the next start.
         finally:
+            self._writing -= 1
             self._slots.release()
             self._update_gauges()
             self._changed.notify()

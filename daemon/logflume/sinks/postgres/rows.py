@@ -122,10 +122,18 @@ def _valid_ip(text: str) -> bool:
     return True
 
 
+# Dotted-quad IPv4 exactly as ipaddress accepts it (0-255, no leading zeros, ASCII digits): most
+# addresses are checked by one match instead of ipaddress's parser, which costs several µs.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_ipv4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}").fullmatch
+
+
 def to_inet(value: Any) -> str | None:
     """The address text when PostgreSQL's inet will take it (cast there), else None."""
-    # Client addresses repeat a lot, so validation is cached.
-    return value if type(value) is str and len(value) <= 45 and _valid_ip(value) else None
+    if type(value) is not str or len(value) > 45:
+        return None
+    # Other text (IPv6) is validated once per distinct address: client addresses repeat a lot.
+    return value if _ipv4(value) is not None or _valid_ip(value) else None
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -214,13 +222,17 @@ class RowBuilder:
         append_event = rows.events.append
         days = rows.days
         dumps = orjson.dumps
+        join = b"".join
         parse = parse_time
         text = to_text
         today = now.date().toordinal()
         lo_day, hi_day = today - self.max_past_days, today + self.max_future_days
         for event in events:
             try:
-                data = dumps(event, option=_JSON_OPTS)  # dump()'s fast path, inlined
+                # dump()'s fast path, inlined. orjson returns its output in an over-allocated
+                # buffer (~8 KiB for a 700-byte event with orjson 3.13) and rows live until their
+                # COPY: joining copies it into a right-sized object, for a twentieth of a µs.
+                data = join((dumps(event, option=_JSON_OPTS), b""))
             except TypeError:
                 data = _NUL_ESCAPE
             if _NUL_ESCAPE in data:

@@ -85,6 +85,13 @@ def _split(events: list[Event], parts: int) -> list[list[Event]]:
     return [events[i : i + size] for i in range(0, len(events), size)]
 
 
+def _first_error(outcomes: list[Any]) -> BaseException | None:
+    """The error to raise for a batch written in parts: a fatal one first, else the first one."""
+    errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    fatal = [error for error in errors if isinstance(error, FatalSinkError)]
+    return (fatal or errors or [None])[0]
+
+
 def _count(status: str) -> int:
     """Rows inserted, from a command tag such as "INSERT 0 42"."""
     try:
@@ -208,18 +215,28 @@ class PostgresSink:
             outcomes = await asyncio.gather(
                 *(self._write(part, now) for part in parts), return_exceptions=True
             )
-            errors = [o for o in outcomes if isinstance(o, BaseException)]
-            if errors:
-                fatal = [e for e in errors if isinstance(e, FatalSinkError)]
-                raise (fatal or errors)[0]
+            error = _first_error(outcomes)
+            if error is not None:
+                # Raised from here, the error's traceback references this frame; a local still
+                # referencing it (or the other parts' errors, whose tracebacks hold their rows)
+                # would make a cycle that keeps all of it until the garbage collector runs.
+                del outcomes
+                try:
+                    raise error
+                finally:
+                    del error
             rejected = [item for outcome in outcomes if isinstance(outcome, list) for item in outcome]
         return WriteResult(rejected=rejected) if rejected else ACCEPTED
 
     async def _write(self, events: list[Event], now: datetime) -> list[tuple[Event, str]]:
         """Write ``events``; if PostgreSQL refuses a value, split the batch to find the culprits."""
-        rows = self._rows.build(events, now)
+        rows: Rows | None = None
         try:
-            await self._load(rows, now)
+            async with self._pool.acquire() as conn:
+                # Rows only once connected: while the server is down, a retry costs no encoding
+                # and holds no second copy of the batch.
+                rows = self._rows.build(events, now)
+                await self._load(conn, rows, now)
             return rows.rejected
         except Exception as exc:
             outcome = classify(exc)
@@ -228,31 +245,31 @@ class PostgresSink:
             reason = describe(exc)
         if len(events) == 1:
             log.warning("PostgreSQL refused an event", extra={"sink": self.name, "error": reason})
-            return [*rows.rejected, (events[0], f"refused by PostgreSQL: {reason}")]
+            earlier = rows.rejected if rows is not None else []
+            return [*earlier, (events[0], f"refused by PostgreSQL: {reason}")]
         middle = len(events) // 2
         return await self._write(events[:middle], now) + await self._write(events[middle:], now)
 
-    async def _load(self, rows: Rows, now: datetime) -> None:
+    async def _load(self, conn: Any, rows: Rows, now: datetime) -> None:
         timeout = self.config.command_timeout
-        async with self._pool.acquire() as conn:
-            await self._partitions.ensure(conn, rows.days, now.date())
-            async with conn.transaction():
-                inserted = 0
-                if rows.events:
-                    await conn.copy_records_to_table(
-                        STAGE_EVENTS, records=rows.events, columns=STAGE_EVENT_NAMES, timeout=timeout
-                    )
-                    inserted += _count(await conn.execute(self._insert_events, self._window, timeout=timeout))
-                if rows.metrics:
-                    await conn.copy_records_to_table(
-                        STAGE_METRICS, records=rows.metrics, columns=METRIC_NAMES, timeout=timeout
-                    )
-                    inserted += _count(await conn.execute(self._insert_metrics, timeout=timeout))
-                if rows.alerts:
-                    await conn.copy_records_to_table(
-                        STAGE_ALERTS, records=rows.alerts, columns=ALERT_NAMES, timeout=timeout
-                    )
-                    inserted += _count(await conn.execute(self._insert_alerts, timeout=timeout))
+        await self._partitions.ensure(conn, rows.days, now.date())
+        async with conn.transaction():
+            inserted = 0
+            if rows.events:
+                await conn.copy_records_to_table(
+                    STAGE_EVENTS, records=rows.events, columns=STAGE_EVENT_NAMES, timeout=timeout
+                )
+                inserted += _count(await conn.execute(self._insert_events, self._window, timeout=timeout))
+            if rows.metrics:
+                await conn.copy_records_to_table(
+                    STAGE_METRICS, records=rows.metrics, columns=METRIC_NAMES, timeout=timeout
+                )
+                inserted += _count(await conn.execute(self._insert_metrics, timeout=timeout))
+            if rows.alerts:
+                await conn.copy_records_to_table(
+                    STAGE_ALERTS, records=rows.alerts, columns=ALERT_NAMES, timeout=timeout
+                )
+                inserted += _count(await conn.execute(self._insert_alerts, timeout=timeout))
         total = len(rows.events) + len(rows.metrics) + len(rows.alerts)
         if inserted < total:
             log.debug(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from logflume import digest
 from logflume.analysis.inputs import local_paths
 from logflume.errors import AnalysisError
 from tests.analysis import corpus
-from tests.analysis.checks import analyze_json, assert_report
+from tests.analysis.checks import analyze_json, assert_report, run
 from tests.analysis.conftest import Corpus
 
 
@@ -117,3 +118,18 @@ class TestDigestTrust:
         assert local_paths(str(digested / "**")) == logs
         with pytest.raises(AnalysisError, match="matches no files"):
             local_paths(str(digested / ".*.parquet"))
+
+    def test_damaged_digest_falls_back_to_the_archives(
+        self, analysis_corpus: Corpus, digested: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A digest damaged in place (its name still matches) is reported, and the archives answer."""
+        archive = sorted(digested.glob("proxy.*.gz"))[1]
+        found = digest.find(archive)
+        assert found is not None
+        found.write_bytes(b"PAR1 this is not a parquet file")
+        code, out, err = run(capsys, "analyze", "--format", "json", str(digested))
+        assert code == 0
+        assert "a digest is unreadable" in err
+        actual = json.loads(out)
+        assert actual["digests"] == 0
+        assert_report(corpus.expected(analysis_corpus.records), actual)

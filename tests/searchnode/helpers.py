@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +10,7 @@ import pytest
 
 from logflume.events import META_KEY, Event
 from logflume.sinks.elasticsearch.config import ElasticsearchSinkConfig
+from tests import waiting
 from tests.searchnode.api import NodeApi
 from tests.searchnode.node import SearchNode
 
@@ -93,9 +92,5 @@ def make_events(tag: str, count: int, *, days: int = 1, **fields: Any) -> list[E
 
 
 async def until(predicate: Callable[[], bool], what: str, limit: float = 240.0) -> None:
-    """Wait for a condition the test needs before its next step (a hang guard, not a timing check)."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for: {what}")
-        await asyncio.sleep(0.02)
+    """:func:`tests.waiting.until`, with room for a search node's slower recoveries."""
+    await waiting.until(predicate, what, limit)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from logflume.events import META_KEY, Event
 from logflume.sinks.s3.config import S3SinkConfig
-from logflume.sinks.s3.encode import compress, encode_lines, encode_objects
+from logflume.sinks.s3.encode import EncodedObject, compress, encode_lines
 from logflume.sinks.s3.keys import KeyRenderer, batch_id, event_time
 
 NOW = 1_773_144_000.0  # 2026-03-10T12:00:00Z
@@ -26,6 +26,14 @@ def event(n: int, source: str = "proxy", ts: str | None = "2024-01-15T10:30:15Z"
         out["timestamp"] = ts
     out.update(fields)
     return out
+
+
+def encode_objects(
+    events: list[Event], max_bytes: int, level: int
+) -> tuple[list[EncodedObject], list[tuple[Event, str]]]:
+    """The sink's two steps at once: gzip objects for ``events``, and the events refused."""
+    plain, rejected = encode_lines(events, max_bytes)
+    return [compress(obj, level) for obj in plain], rejected
 
 
 class TestBatchId:

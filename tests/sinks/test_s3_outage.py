@@ -4,44 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import aioboto3
 import orjson
 import pytest
 
-from logflume.events import META_KEY, DeadLetter, Event
+from logflume.events import META_KEY, DeadLetter
 from logflume.sinks.registry import SinkContext
 from logflume.sinks.runner import SinkRunner
 from logflume.sinks.s3.config import S3SinkConfig
 from logflume.sinks.s3.sink import S3Sink
 from tests.fixtures.seaweedfs import ADMIN, SeaweedServer
-
-BATCHES = 40
-PER_BATCH = 250
-
-
-def batch(index: int) -> list[Event]:
-    return [
-        {
-            "timestamp": "2026-01-15T10:30:15.123Z",
-            "message": f"request {index}/{n}",
-            META_KEY: {"event_id": f"outage-{index}-{n}", "source": "proxy", "offset": n},
-        }
-        for n in range(PER_BATCH)
-    ]
-
-
-async def until(predicate: Callable[[], bool], what: str, limit: float = 120.0) -> None:
-    """Wait for a condition the test needs before its next step (a hang guard, not a timing check)."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for: {what}")
-        await asyncio.sleep(0.02)
+from tests.sinks.outage import BATCHES, PER_BATCH, batch
+from tests.waiting import until
 
 
 @pytest.mark.parametrize("buffer", ["memory", "disk"])

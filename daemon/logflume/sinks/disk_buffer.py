@@ -307,19 +307,24 @@ class DiskBuffer:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _advance_read(self) -> None:
-        """Move the read position past finished segments (never past the one being written)."""
-        number, offset = self._read
+    def _settle(self, position: tuple[int, int]) -> tuple[int, int]:
+        """``position`` moved past finished (or deleted) segments, never past the one being written."""
+        number, offset = position
         while True:
             segment = self._segments.get(number)
             if segment is not None and (offset < segment.size or segment is self._write):
-                break
+                return number, offset
             later = [n for n in self._segments if n > number]
             if not later:
-                break
+                return number, offset
             number, offset = min(later), 0
+
+    def _advance_read(self) -> None:
+        """Move the read position past finished segments (never past the one being written)."""
+        read = self._settle(self._read)
+        if read[0] != self._read[0]:
             self._read_events = 0
-        self._read = (number, offset)
+        self._read = read
 
     def _skip_damaged(self, segment: _Segment, offset: int) -> None:
         """Damage found after open (the disk changed under us): drop the rest of the segment."""
@@ -339,17 +344,8 @@ class DiskBuffer:
 
     def _forget_delivered(self) -> None:
         """Delete segments entirely before the commit position (or entirely delivered)."""
-        number, offset = self._commit
-        while True:
-            segment = self._segments.get(number)
-            if segment is not None and (offset < segment.size or segment is self._write):
-                break
-            later = [n for n in self._segments if n > number]
-            if not later:
-                break
-            number, offset = min(later), 0
-        self._commit = (number, offset)
-        for old in [n for n in self._segments if n < number]:
+        self._commit = self._settle(self._commit)
+        for old in [n for n in self._segments if n < self._commit[0]]:
             self._delete(old)
 
     def _delete(self, number: int) -> None:

@@ -126,11 +126,3 @@ def compress(obj: PlainObject, level: int) -> EncodedObject:
     with data:
         body = zlib.compress(data, level, _GZIP_WBITS)
     return EncodedObject(obj.source, obj.events, body, obj.size)
-
-
-def encode_objects(
-    events: list[Event], max_bytes: int, level: int
-) -> tuple[list[EncodedObject], list[tuple[Event, str]]]:
-    """Both steps at once: gzip objects for ``events``, and the events that cannot be encoded."""
-    plain, rejected = encode_lines(events, max_bytes)
-    return [compress(obj, level) for obj in plain], rejected

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,6 +46,24 @@ def write_config(tmp: Path, **overrides: Any) -> Path:
     path.write_text(yaml.safe_dump(config))
     (tmp / "logs").mkdir(exist_ok=True)
     return path
+
+
+class Daemons:
+    """Daemon subprocesses of one test (the ``daemons`` fixture): any still running when the test
+    ends is killed, so a failing test never leaves a daemon behind."""
+
+    def __init__(self) -> None:
+        self.started: list[DaemonProcess] = []
+
+    def start(self, config: Path) -> DaemonProcess:
+        proc = DaemonProcess(config).start()
+        self.started.append(proc)
+        return proc
+
+    def kill_all(self) -> None:
+        for proc in self.started:
+            if proc.alive():
+                proc.kill9()
 
 
 class DaemonProcess:
@@ -101,10 +118,21 @@ def read_output(out: Path) -> list[dict[str, Any]]:
     for path in sorted(out.rglob("*")):
         if not path.is_file() or path.name.endswith(".tmp") or digest.is_sidecar(path):
             continue
-        opener: Callable[..., Any] = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rb") as handle:
-            events.extend(orjson.loads(line) for line in handle if line.strip())
+        events.extend(orjson.loads(line) for line in complete_lines(path) if line.strip())
     return events
+
+
+def complete_lines(path: Path) -> list[bytes]:
+    """The whole lines of ``path`` (plain or gzip): a last line the daemon is still writing, with
+    no newline yet, is left out, so readers of a running daemon's output never see half a line."""
+    opener: Callable[..., Any] = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            data: bytes = handle.read()
+    except FileNotFoundError:  # rotated or archived away between listing and reading
+        return []
+    lines = data.split(b"\n")
+    return lines[:-1]  # after the last newline: empty, or a line not finished yet
 
 
 def request_ids(events: list[dict[str, Any]]) -> Counter[str]:
@@ -112,22 +140,10 @@ def request_ids(events: list[dict[str, Any]]) -> Counter[str]:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    if path.exists():
-        with open(path, "rb") as handle:
-            for line in handle:
-                yield orjson.loads(line)
+    for line in complete_lines(path):
+        if line.strip():
+            yield orjson.loads(line)
 
-
-def wait_for(
-    predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.1, what: str = ""
-) -> None:
-    """Poll until ``predicate`` holds; fail the test with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
 
 
 def append_lines(path: Path, data: bytes) -> None:

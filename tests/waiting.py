@@ -1,4 +1,9 @@
-"""Waiting in async tests for a condition the next step needs."""
+"""Waiting for a condition the next step of a test needs: the one helper the whole suite uses.
+
+``until`` (async, does not block the loop) and ``wait_for`` (sync, for subprocess tests) poll a
+predicate with a deadline. The deadline is a hang guard, never a timing assertion: on a loaded
+machine a condition may take long to hold, and only one that never holds fails the test.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,32 @@ import time
 from collections.abc import Callable
 
 
-async def until(predicate: Callable[[], bool], what: str, limit: float = 120.0) -> None:
-    """Wait for a condition the test needs before its next step (a hang guard, not a timing check)."""
-    deadline = time.monotonic() + limit
+class _Deadline:
+    def __init__(self, limit: float, what: str) -> None:
+        self.end = time.monotonic() + limit
+        self.limit = limit
+        self.what = what
+
+    def check(self) -> None:
+        if time.monotonic() > self.end:
+            raise AssertionError(f"gave up after {self.limit:g}s waiting for: {self.what}")
+
+
+async def until(
+    predicate: Callable[[], object], what: str = "a condition", limit: float = 120.0, interval: float = 0.02
+) -> None:
+    """Wait (without blocking the loop) until ``predicate()`` is true; fail after ``limit`` seconds."""
+    deadline = _Deadline(limit, what)
     while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for: {what}")
-        await asyncio.sleep(0.02)
+        deadline.check()
+        await asyncio.sleep(interval)
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 60, interval: float = 0.1, what: str = "a condition"
+) -> None:
+    """Block until ``predicate()`` is true; fail the test after ``timeout`` seconds."""
+    deadline = _Deadline(timeout, what)
+    while not predicate():
+        deadline.check()
+        time.sleep(interval)

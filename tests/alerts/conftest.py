@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,14 +49,6 @@ class Receiver:
         with self.lock:
             return self.attempts.get(name, 0)
 
-
-def wait_until(check: Any, deadline: float = 20.0) -> None:
-    """Poll ``check()`` until true; fail the test if it never becomes true (not a timing assertion)."""
-    end = time.monotonic() + deadline
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.02)
 
 
 def _app(receiver: Receiver) -> web.Application:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -14,6 +13,7 @@ from logflume.events import Batch
 from logflume.pipeline.anomaly import AnomalyConfig, AnomalyStage, RuleConfig
 from logflume.pipeline.anomaly.alert import alert_event
 from tests.alerts.conftest import SMTP_PASSWORD, SMTP_USER, Receiver, SmtpServer
+from tests.waiting import until
 
 T0 = 1_705_314_600.0
 
@@ -27,12 +27,6 @@ def alert(
         value=20.0, baseline=None, threshold=20.0, channels=channels or [],
     )
 
-
-async def until(check: Any, deadline: float = 20.0) -> None:
-    """Wait (without blocking the loop) until ``check()`` is true; fail if it never is."""
-    async with asyncio.timeout(deadline):
-        while not check():  # noqa: ASYNC110 - set by the servers' threads, not by this loop
-            await asyncio.sleep(0.02)
 
 
 def fast(extra: dict[str, Any]) -> dict[str, Any]:

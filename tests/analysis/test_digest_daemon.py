@@ -9,11 +9,12 @@ import pytest
 from logflume import digest
 from logflume.generate import lines
 from tests.analysis.checks import analyze_json, assert_report
-from tests.daemonproc import DaemonProcess, append_lines, read_output, request_ids, wait_for, write_config
+from tests.daemonproc import Daemons, append_lines, read_output, request_ids, write_config
+from tests.waiting import wait_for
 
 
 def test_daemon_output_is_analysed_from_its_digests(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, daemons: Daemons, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """20k lines through `logflume run` with 1 MB rotation: every closed file has its digest, and
     analyze gives the same report from the digests as from decoding every archive."""
@@ -21,13 +22,9 @@ def test_daemon_output_is_analysed_from_its_digests(
         tmp_path, sink={"rotation": {"max_size": "1MB"}, "digest_min_size": 0, "compression_level": 1}
     )
     append_lines(tmp_path / "logs" / "app.log", b"".join(lines(20_000, 5)))
-    proc = DaemonProcess(config).start()
-    try:
-        wait_for(lambda: len(request_ids(read_output(tmp_path / "out"))) >= 20_000, 120, 0.5, "all lines")
-        assert proc.stop() == 0
-    finally:
-        if proc.alive():
-            proc.kill9()
+    proc = daemons.start(config)
+    wait_for(lambda: len(request_ids(read_output(tmp_path / "out"))) >= 20_000, 120, 0.5, "all lines")
+    assert proc.stop() == 0
     out = tmp_path / "out" / "proxy"
     archives = sorted(path for path in out.glob("[!.]*.gz"))
     assert len(archives) >= 3

@@ -6,7 +6,7 @@ import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,12 @@ import psutil
 import pytest
 
 from logflume.generate import generate_rotating
-from tests.daemonproc import DaemonProcess, read_output, wait_for, write_config
+from tests.daemonproc import Daemons, read_output, write_config
 from tests.e2e.backends import PostgresBackend, S3Backend, SearchBackend
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.seaweedfs import SeaweedServer
 from tests.searchnode.node import SearchNode
+from tests.waiting import wait_for
 
 _names = itertools.count()
 
@@ -39,13 +40,6 @@ def backends(
     }
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for proc in started:
-        if proc.alive():
-            proc.kill9()
 
 
 def file_counts(tmp: Path) -> Counter[str]:
@@ -78,14 +72,13 @@ def wait_all(tmp: Path, backends: dict[str, Any], total: int, timeout: float) ->
 
 
 def test_100k_events_reach_every_backend_exactly_once(
-    tmp_path: Path, backends: dict[str, Any], daemons: list[DaemonProcess]
+    tmp_path: Path, backends: dict[str, Any], daemons: Daemons
 ) -> None:
     """100,000 events through file, Elasticsearch, OpenSearch, S3 and PostgreSQL at once: each
     backend holds every event exactly once, and the S3 objects decompress to exactly those events."""
     total = 100_000
     generate_rotating(tmp_path / "logs", total, 0, 0.0, 21, "app.log")
-    proc = DaemonProcess(config_for(tmp_path, backends)).start()
-    daemons.append(proc)
+    proc = daemons.start(config_for(tmp_path, backends))
     counts = wait_all(tmp_path, backends, total, 600)
     assert proc.stop(120) == 0, proc.logs()
     counts = all_counts(tmp_path, backends)
@@ -98,7 +91,7 @@ def test_100k_events_reach_every_backend_exactly_once(
     assert sorted(e["request_id"] for e in s3_events) == sorted(f"req_21_{i:010d}" for i in range(total))
 
 
-def test_kill9_during_fanout(tmp_path: Path, backends: dict[str, Any], daemons: list[DaemonProcess]) -> None:
+def test_kill9_during_fanout(tmp_path: Path, backends: dict[str, Any], daemons: Daemons) -> None:
     """kill -9 while fanning out, twice, then restart: no event missing in any backend, none
     duplicated in Elasticsearch, OpenSearch or PostgreSQL."""
     total = 40_000
@@ -106,8 +99,7 @@ def test_kill9_during_fanout(tmp_path: Path, backends: dict[str, Any], daemons: 
         target=generate_rotating, args=(tmp_path / "logs", total, 15_000, 8_000.0, 22, "app.log")
     )
     config = config_for(tmp_path, backends)
-    proc = DaemonProcess(config).start()
-    daemons.append(proc)
+    proc = daemons.start(config)
     writer.start()
     for pause in (0.3, 0.8):
         # Kill once this daemon is up and fanning out, at a moment that varies.
@@ -119,8 +111,7 @@ def test_kill9_during_fanout(tmp_path: Path, backends: dict[str, Any], daemons: 
         wait_for(progressed, 120, 0.1, "progress")
         time.sleep(pause)
         proc.kill9()
-        proc = DaemonProcess(config).start()
-        daemons.append(proc)
+        proc = daemons.start(config)
     writer.join()
     wait_all(tmp_path, backends, total, 600)
     assert proc.stop(120) == 0, proc.logs()
@@ -137,7 +128,7 @@ def _outage_cases() -> list[str]:
 
 @pytest.mark.parametrize("down", _outage_cases())
 def test_backend_outage(
-    tmp_path: Path, backends: dict[str, Any], daemons: list[DaemonProcess], down: str
+    tmp_path: Path, backends: dict[str, Any], daemons: Daemons, down: str
 ) -> None:
     """One backend's server is killed for 30 s mid-run: the other sinks keep receiving, memory
     stays bounded, and after recovery the stopped backend holds every event exactly once."""
@@ -147,8 +138,7 @@ def test_backend_outage(
     writer = threading.Thread(
         target=generate_rotating, args=(tmp_path / "logs", total, 0, 500.0, 23, "app.log")
     )
-    proc = DaemonProcess(config_for(tmp_path, backends)).start()
-    daemons.append(proc)
+    proc = daemons.start(config_for(tmp_path, backends))
     writer.start()
     wait_for(lambda: len(file_counts(tmp_path)) >= 3_000, 120, 0.5, "first events")
     stop: Callable[[], None] = server.kill if hasattr(server, "kill") else server.stop

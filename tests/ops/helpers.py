@@ -13,8 +13,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from logflume.generate import lines
-from tests.daemonproc import DaemonProcess, append_lines, wait_for, write_config
+from tests.daemonproc import DaemonProcess, Daemons, append_lines, write_config
 from tests.fixtures.common import free_port
+from tests.waiting import wait_for
 
 
 def http(port: int, path: str, body: Any = None, timeout: float = 10) -> tuple[int, bytes]:
@@ -72,14 +73,14 @@ def write_lines(tmp: Path, count: int, seed: int, name: str = "app.log") -> None
 @contextmanager
 def running(config: Path, port: int) -> Iterator[DaemonProcess]:
     """A daemon subprocess, answering on its endpoint; killed if the test did not stop it."""
-    proc = DaemonProcess(config).start()
+    started = Daemons()
+    proc = started.start(config)
     try:
         wait_for(lambda: reachable(port) or not proc.alive(), 60, 0.1, "the endpoint")
         assert proc.alive(), proc.logs()
         yield proc
     finally:
-        if proc.alive():
-            proc.kill9()
+        started.kill_all()
 
 
 def log_records(proc: DaemonProcess) -> list[dict[str, Any]]:

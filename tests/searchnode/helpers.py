@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from logflume.events import META_KEY, Event
 from logflume.sinks.elasticsearch.config import ElasticsearchSinkConfig
-from tests import waiting
 from tests.searchnode.api import NodeApi
 from tests.searchnode.node import SearchNode
 
@@ -90,7 +88,3 @@ def make_events(tag: str, count: int, *, days: int = 1, **fields: Any) -> list[E
         for n in range(count)
     ]
 
-
-async def until(predicate: Callable[[], bool], what: str, limit: float = 240.0) -> None:
-    """:func:`tests.waiting.until`, with room for a search node's slower recoveries."""
-    await waiting.until(predicate, what, limit)

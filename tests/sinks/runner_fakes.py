@@ -104,12 +104,3 @@ class FakeSink:
     async def check(self) -> str:
         return "fake sink"
 
-
-async def until(predicate: Callable[[], bool], what: str, limit: float = 20.0) -> None:
-    """Wait until ``predicate()`` holds; fail the test (not hang it) after ``limit`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)

@@ -13,8 +13,9 @@ from logflume.events import DeadLetter
 from logflume.sinks.elasticsearch.sink import ElasticsearchSink
 from logflume.sinks.runner import SinkRunner
 from tests.searchnode.api import NodeApi
-from tests.searchnode.helpers import FLAVORS, drop, make_events, new_prefix, node_for, sink_config, until
+from tests.searchnode.helpers import FLAVORS, drop, make_events, new_prefix, node_for, sink_config
 from tests.searchnode.node import SearchNode
+from tests.waiting import until
 
 BATCHES = 16
 PER_BATCH = 250
@@ -45,14 +46,14 @@ async def test_runner_rides_out_a_node_crash(node: SearchNode, tmp_path: Path, b
     try:
         for index in range(BATCHES // 2):
             await runner.put(events[index * PER_BATCH : (index + 1) * PER_BATCH], [])
-        await until(lambda: runner.stats.events_sent > 0, "a first delivery")
+        await until(lambda: runner.stats.events_sent > 0, "a first delivery", limit=240)
         await asyncio.to_thread(node.kill)
         for index in range(BATCHES // 2, BATCHES):
             await runner.put(events[index * PER_BATCH : (index + 1) * PER_BATCH], [])
-        await until(lambda: runner.stats.write_errors > 0, "a failed write while the node is down")
+        await until(lambda: runner.stats.write_errors > 0, "a failed write while the node is down", limit=240)
         # Restarting in a thread keeps the event loop, and so the runner's retries, going meanwhile.
         await asyncio.to_thread(node.start)
-        await until(lambda: runner.stats.events_sent >= len(events), "every event delivered")
+        await until(lambda: runner.stats.events_sent >= len(events), "every event delivered", limit=240)
     finally:
         await runner.stop()
         if not node.running:

@@ -10,7 +10,8 @@ import pytest
 
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.runner import SinkRunner
-from tests.sinks.runner_fakes import AckLog, FakeSink, make_config, make_events, numbers, until
+from tests.sinks.runner_fakes import AckLog, FakeSink, make_config, make_events, numbers
+from tests.waiting import until
 
 
 def _no_dead_letters(dead: object) -> None:

@@ -14,7 +14,8 @@ import pytest
 from logflume.events import Ack, DeadLetter
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.runner import SinkRunner
-from tests.sinks.runner_fakes import AckLog, FakeSink, make_config, make_events, numbers, until
+from tests.sinks.runner_fakes import AckLog, FakeSink, make_config, make_events, numbers
+from tests.waiting import until
 
 FAST_RETRY = {"initial_backoff": "5ms", "max_backoff": "20ms"}
 

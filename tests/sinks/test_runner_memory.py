@@ -19,7 +19,8 @@ from logflume.events import META_KEY, DeadLetter, Event
 from logflume.sinks.base import ACCEPTED, WriteResult
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.runner import SinkRunner
-from tests.sinks.runner_fakes import make_config, until
+from tests.sinks.runner_fakes import make_config
+from tests.waiting import until
 
 MARK = "memory_test_event"
 CONCURRENCY = 4

@@ -13,7 +13,8 @@ from logflume.events import DeadLetter, Event
 from logflume.sinks.base import WriteResult
 from logflume.sinks.retry import Backoff
 from logflume.sinks.runner import SinkRunner
-from tests.sinks.runner_fakes import AckLog, FakeSink, make_config, make_events, numbers, until
+from tests.sinks.runner_fakes import AckLog, FakeSink, make_config, make_events, numbers
+from tests.waiting import until
 
 FAST_RETRY = {"initial_backoff": "1ms", "max_backoff": "1s"}
 

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from logflume.generate import generate_rotating
-from tests.daemonproc import DaemonProcess, read_output, request_ids, wait_for, write_config
+from tests.daemonproc import Daemons, read_output, request_ids, write_config
+from tests.waiting import wait_for
 
 LINES = 100_000
 READ_BYTES = 64 * 1024
@@ -18,7 +19,7 @@ RATE = 20_000.0  # lines/s written by the "service"
 CHECKPOINT_INTERVAL = 0.1
 
 
-def test_kill9_during_ingestion_loses_nothing(tmp_path: Path) -> None:
+def test_kill9_during_ingestion_loses_nothing(tmp_path: Path, daemons: Daemons) -> None:
     """Three kill -9s during ingestion of 100,000 lines with rotation: every request_id arrives,
     and duplicates are bounded by what can be in flight at each kill."""
     config = write_config(
@@ -35,29 +36,24 @@ def test_kill9_during_ingestion_loses_nothing(tmp_path: Path) -> None:
         target=generate_rotating, args=(tmp_path / "logs", LINES, 25_000, RATE, 9, "app.log")
     )
     rnd = random.Random(42)
-    proc = DaemonProcess(config).start()
+    proc = daemons.start(config)
     writer.start()
     kills = 0
-    try:
-        for _ in range(3):
-            # Kill at a random moment once this daemon is up and delivering.
-            before = len(request_ids(read_output(tmp_path / "out")))
-            def progressed(before: int = before) -> bool:
-                return len(request_ids(read_output(tmp_path / "out"))) > before
+    for _ in range(3):
+        # Kill at a random moment once this daemon is up and delivering.
+        before = len(request_ids(read_output(tmp_path / "out")))
+        def progressed(before: int = before) -> bool:
+            return len(request_ids(read_output(tmp_path / "out"))) > before
 
-            wait_for(progressed, 60, 0.05, "progress")
-            time.sleep(rnd.uniform(0.05, 0.6))
-            proc.kill9()
-            kills += 1
-            proc = DaemonProcess(config).start()
-        writer.join()
-        want = {f"req_9_{seq:010d}" for seq in range(LINES)}
-        wait_for(lambda: want <= set(request_ids(read_output(tmp_path / "out"))), 120, 0.5, "all lines")
-        assert proc.stop() == 0
-    finally:
-        if proc.alive():
-            proc.kill9()
-        writer.join()
+        wait_for(progressed, 60, 0.05, "progress")
+        time.sleep(rnd.uniform(0.05, 0.6))
+        proc.kill9()
+        kills += 1
+        proc = daemons.start(config)
+    writer.join()
+    want = {f"req_9_{seq:010d}" for seq in range(LINES)}
+    wait_for(lambda: want <= set(request_ids(read_output(tmp_path / "out"))), 120, 0.5, "all lines")
+    assert proc.stop() == 0
     counts = request_ids(read_output(tmp_path / "out"))
     assert set(counts) == want
     duplicates = sum(n - 1 for n in counts.values())

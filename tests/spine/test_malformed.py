@@ -6,18 +6,11 @@ import base64
 from pathlib import Path
 
 from logflume.generate import lines
-from tests.daemonproc import (
-    DaemonProcess,
-    append_lines,
-    read_jsonl,
-    read_output,
-    request_ids,
-    wait_for,
-    write_config,
-)
+from tests.daemonproc import Daemons, append_lines, read_jsonl, read_output, request_ids, write_config
+from tests.waiting import wait_for
 
 
-def test_malformed_lines_are_dead_lettered(tmp_path: Path) -> None:
+def test_malformed_lines_are_dead_lettered(tmp_path: Path, daemons: Daemons) -> None:
     """Invalid JSON, invalid UTF-8, a 5 MiB line, blank lines, NUL bytes and non-objects mixed
     into valid lines: every valid line delivered, every bad one dead-lettered with its reason."""
     config = write_config(tmp_path)
@@ -38,21 +31,17 @@ def test_malformed_lines_are_dead_lettered(tmp_path: Path) -> None:
         if i % 50 == 0:
             data += b"\n   \n"
     append_lines(tmp_path / "logs" / "app.log", data)
-    proc = DaemonProcess(config).start()
-    try:
-        want = {f"req_3_{seq:010d}" for seq in range(400)}
-        dead_path = tmp_path / "state" / "dead-letter.jsonl"
-        wait_for(lambda: want <= set(request_ids(read_output(tmp_path / "out"))), 60, 0.3, "valid lines")
-        wait_for(lambda: len(list(read_jsonl(dead_path))) >= len(bad), 30, 0.3, "dead letters")
-        assert proc.alive()
-        # still running: more valid lines still arrive
-        append_lines(tmp_path / "logs" / "app.log", b"".join(lines(10, 4)))
-        more = {f"req_4_{seq:010d}" for seq in range(10)}
-        wait_for(lambda: more <= set(request_ids(read_output(tmp_path / "out"))), 30, 0.3, "later lines")
-        assert proc.stop() == 0
-    finally:
-        if proc.alive():
-            proc.kill9()
+    proc = daemons.start(config)
+    want = {f"req_3_{seq:010d}" for seq in range(400)}
+    dead_path = tmp_path / "state" / "dead-letter.jsonl"
+    wait_for(lambda: want <= set(request_ids(read_output(tmp_path / "out"))), 60, 0.3, "valid lines")
+    wait_for(lambda: len(list(read_jsonl(dead_path))) >= len(bad), 30, 0.3, "dead letters")
+    assert proc.alive()
+    # still running: more valid lines still arrive
+    append_lines(tmp_path / "logs" / "app.log", b"".join(lines(10, 4)))
+    more = {f"req_4_{seq:010d}" for seq in range(10)}
+    wait_for(lambda: more <= set(request_ids(read_output(tmp_path / "out"))), 30, 0.3, "later lines")
+    assert proc.stop() == 0
     counts = request_ids(read_output(tmp_path / "out"))
     assert set(counts) == want | more
     assert max(counts.values()) == 1

@@ -9,7 +9,8 @@ from pathlib import Path
 import psutil
 
 from logflume.generate import write_file
-from tests.daemonproc import DaemonProcess, wait_for, write_config
+from tests.daemonproc import Daemons, write_config
+from tests.waiting import wait_for
 
 TARGET_BYTES = 1024**3
 RSS_LIMIT = 150 * 1024**2
@@ -27,7 +28,7 @@ def count_output(out: Path) -> tuple[int, int]:
     return lines, len(ids)
 
 
-def test_rss_bounded_while_sink_blocked(tmp_path: Path) -> None:
+def test_rss_bounded_while_sink_blocked(tmp_path: Path, daemons: Daemons) -> None:
     """1 GB waits behind a sink that cannot write: RSS stays under 150 MB, then all of it arrives."""
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -47,27 +48,23 @@ def test_rss_bounded_while_sink_blocked(tmp_path: Path) -> None:
             "retry": {"initial_backoff": "100ms", "max_backoff": "500ms"},
         },
     )
-    proc = DaemonProcess(config).start()
-    try:
-        process = psutil.Process(proc.pid)
-        peak = 0
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline:
-            peak = max(peak, process.memory_info().rss)
-            time.sleep(0.1)
-        assert proc.alive()
-        assert "Sink write failed" in proc.logs()
-        blocker.unlink()
+    proc = daemons.start(config)
+    process = psutil.Process(proc.pid)
+    peak = 0
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        peak = max(peak, process.memory_info().rss)
+        time.sleep(0.1)
+    assert proc.alive()
+    assert "Sink write failed" in proc.logs()
+    blocker.unlink()
 
-        def drained() -> bool:
-            nonlocal peak
-            peak = max(peak, process.memory_info().rss)
-            return count_output(tmp_path / "out")[0] >= total
+    def drained() -> bool:
+        nonlocal peak
+        peak = max(peak, process.memory_info().rss)
+        return count_output(tmp_path / "out")[0] >= total
 
-        wait_for(drained, 600, 2.0, "all lines after unblocking")
-        assert proc.stop(120) == 0
-    finally:
-        if proc.alive():
-            proc.kill9()
+    wait_for(drained, 600, 2.0, "all lines after unblocking")
+    assert proc.stop(120) == 0
     assert peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
     assert count_output(tmp_path / "out") == (total, total)

@@ -26,7 +26,6 @@ _TO_MS: dict[str, tuple[float, float]] = {
     "h": (3_600_000.0, 1.0), "m": (60_000.0, 1.0), "s": (1000.0, 1.0), "ms": (1.0, 1.0),
     "us": (1.0, 1e3), "µs": (1.0, 1e3), "μs": (1.0, 1e3), "ns": (1.0, 1e6),
 }  # fmt: skip
-_NUMBER = re.compile(r"\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*")
 # Go's time.Duration.String() and Caddy's `duration_format string`: 1h2m3.5s, 6.31ms, 120µs.
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _CLF = "%d/%b/%Y:%H:%M:%S %z"  # nginx $time_local, Apache, Caddy's common_log time format
@@ -50,8 +49,16 @@ def in_ms(number: float, unit: str) -> float:
     return number * times / per
 
 
-def is_number_text(text: str) -> bool:
-    return _NUMBER.fullmatch(text) is not None
+def number_text(text: str) -> float | None:
+    """The finite number a string spells (``"12"``, ``" 0.5 "``, ``"1e3"``), or None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    # float() also takes "nan", "inf" and "1_000", which no log means as a number.
+    if not math.isfinite(number) or "_" in text:
+        return None
+    return number
 
 
 def to_string(value: Any) -> str:
@@ -67,12 +74,14 @@ def to_int(value: Any) -> int:
     kind = type(value)
     if kind is int:
         return value  # type: ignore[no-any-return]
-    if kind is float and value.is_integer():
-        return int(value)
-    if kind is str and is_number_text(value):
-        number = float(value)
-        if number.is_integer() and math.isfinite(number):
+    if kind is str:
+        if value.isascii() and value.isdigit():
+            return int(value)
+        number = number_text(value)
+        if number is not None and number.is_integer():
             return int(number)
+    elif kind is float and value.is_integer():
+        return int(value)
     raise _fail(value, "an integer")
 
 
@@ -80,9 +89,9 @@ def to_float(value: Any) -> float:
     kind = type(value)
     if kind is float or kind is int:
         return float(value)
-    if kind is str and is_number_text(value):
-        number = float(value)
-        if math.isfinite(number):
+    if kind is str:
+        number = number_text(value)
+        if number is not None:
             return number
     raise _fail(value, "a number")
 
@@ -125,8 +134,9 @@ def parse_time(value: Any, unit: str | None) -> datetime:
     if kind is not str:
         raise _fail(value, "a timestamp")
     text = value.strip()
-    if is_number_text(text):
-        return _from_epoch(float(text), unit, value)
+    number = number_text(text)
+    if number is not None:
+        return _from_epoch(number, unit, value)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -164,8 +174,9 @@ def to_duration_ms(value: Any, unit: str | None) -> float:
         return in_ms(float(value), unit)
     if kind is str:
         text = value.strip()
-        if is_number_text(text) and unit is not None:
-            return in_ms(float(text), unit)
+        number = number_text(text)
+        if number is not None and unit is not None:
+            return in_ms(number, unit)
         sign = -1.0 if text.startswith("-") else 1.0
         body = text.lstrip("+-")
         parts = _DURATION_PART.findall(body)
@@ -221,8 +232,9 @@ def to_number(path: str, value: Any) -> int | float:
     if kind is int or kind is float:
         return value  # type: ignore[no-any-return]
     if kind is str:
-        if is_number_text(value):
-            return float(value)
+        number = number_text(value)
+        if number is not None:
+            return number
         try:
             return epoch_seconds(value, None)
         except MappingError:

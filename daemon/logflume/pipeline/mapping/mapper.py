@@ -61,6 +61,10 @@ class Mapper:
             pop(event)
 
     def _rule(self, target: str, rule: FieldRule) -> Apply:
+        sources = rule.sources()
+        plain = "." not in target and len(sources) == 1 and "." not in sources[0] and "[" not in sources[0]
+        if plain and rule.map is None and not rule.keep_existing:
+            return self._plain_rule(target, sources[0], rule)
         read = self._reader(rule)
         table = rule.map
         convert = converter(rule.type, rule.unit)
@@ -70,7 +74,8 @@ class Mapper:
         def apply(event: Event) -> None:
             if keep_existing:
                 current = get_target(event)
-                if current is not MISSING and current is not None and current not in absent:
+                present = current is not MISSING and current is not None
+                if present and (type(current) is not str or current not in absent):
                     return
             try:
                 value = read(event)
@@ -97,6 +102,34 @@ class Mapper:
             set_target(event, value)
 
         return apply
+
+    def _plain_rule(self, target: str, source: str, rule: FieldRule) -> Apply:
+        """The common rule (one top-level source key into a top-level target): what
+        :meth:`_rule` does, with the dict operations inline (this is per event and rule)."""
+        convert = converter(rule.type, rule.unit)
+        absent, omit = self.absent, rule.on_error == "omit"
+
+        def apply_plain(event: Event) -> None:
+            value = event.get(source)
+            if value is not None and (type(value) is not str or value not in absent):
+                if convert is not None:
+                    try:
+                        value = convert(value)
+                    except MappingError as exc:
+                        if not omit:
+                            raise MappingError(f"{target}: {exc}") from None
+                        value = None
+                if value is not None:
+                    old = event.get(target, MISSING)
+                    if old is not MISSING and (old != value or type(old) is not type(value)):
+                        _keep_original(event, target, old)
+                    event[target] = value
+                    return
+            old = event.pop(target, MISSING)
+            if old is not MISSING:
+                _keep_original(event, target, old)
+
+        return apply_plain
 
     def _reader(self, rule: FieldRule) -> Callable[[Event], Any]:
         absent = self.absent

@@ -194,3 +194,25 @@ class TestDaemonOutput:
         for preset in sorted(DIRECT):
             actual = analyze_json(capsys, *_by(preset), str(tmp_path / "out" / preset))
             assert_report(expected(preset), actual)
+
+    def test_unmappable_line_is_dead_lettered_and_the_rest_flows(
+        self, tmp_path: Path, daemons: Daemons
+    ) -> None:
+        """A line the preset cannot convert goes to the dead-letter file with the reason; the daemon
+        keeps running and delivers the lines around it."""
+        good = (SAMPLES / "nginx.jsonl").read_bytes().splitlines()
+        bad = good[1].replace(b'"status":"404"', b'"status":"4O4"')
+        config = write_config(tmp_path, source={"preset": "nginx"})
+        (tmp_path / "logs" / "access.log").write_bytes(b"\n".join([good[0], bad, good[2]]) + b"\n")
+        proc = daemons.start(config)
+        dead = tmp_path / "state" / "dead-letter.jsonl"
+        wait_for(
+            lambda: len(read_output(tmp_path / "out")) == 2 and dead.exists(), what="2 events, 1 dead letter"
+        )
+        assert proc.alive()
+        assert 0 == proc.stop()
+        letters = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+        assert [("mapping: status_code: cannot read '4O4' as an integer", bad.decode())] == [
+            (letter["reason"], letter["raw"]) for letter in letters
+        ]
+        assert [200, 200] == [event["status_code"] for event in read_output(tmp_path / "out")]

@@ -35,6 +35,7 @@ from logflume.ops.reload import ReloadPlan, effective_config, plan_reload
 from logflume.ops.tap import TapHub
 from logflume.ops.view import PipelineStats, SourceCounters, StageCounters
 from logflume.pipeline.build import build_chain
+from logflume.pipeline.mapping import build_mapper
 from logflume.pipeline.parse import Parser
 from logflume.pipeline.stage import Chain, Stage
 from logflume.sinks.config import SinkCommonConfig
@@ -92,7 +93,8 @@ class Daemon:
     def _add_source(self, config: SourceConfig) -> FileSource:
         source = FileSource(config, self.config.state_dir, self.queue.put)
         self.sources[config.name] = source
-        self.parsers[config.name] = Parser(wrap_invalid=config.on_invalid == "wrap")
+        mapper = build_mapper(config.preset, config.mapping)
+        self.parsers[config.name] = Parser(wrap_invalid=config.on_invalid == "wrap", mapper=mapper)
         self.source_stats.setdefault(config.name, SourceCounters())
         return source
 

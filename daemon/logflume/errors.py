@@ -3,6 +3,7 @@
     LogflumeError
     ├── ConfigError            a config file that cannot be loaded or validated
     ├── ConditionError         a filter condition or expression that cannot compile (also a ValueError)
+    ├── MappingError           a source mapping that cannot compile, or one event it cannot convert
     ├── SourceError            a source cannot open or read what it was given
     ├── CheckpointError        the checkpoint store cannot be read or written
     ├── SinkError              a sink failed to deliver
@@ -61,6 +62,14 @@ class ConditionError(LogflumeError, ValueError):
 
     A ValueError too, so a config model validator that compiles a condition reports it as an
     ordinary validation error at the condition's key path.
+    """
+
+
+class MappingError(LogflumeError, ValueError):
+    """A source mapping (or preset) that cannot compile, or an event it cannot convert.
+
+    A ValueError too, so config validation reports a bad mapping at its key path. Raised per event
+    only inside the parser, which turns it into a dead letter with this error as the reason.
     """
 
 

@@ -164,20 +164,15 @@ class TestHeterogeneousLines:
 
     @pytest.mark.parametrize("kind", ["file", "directory"])
     def test_empty_input(self, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """An empty file or directory gives zero counts and null rates and percentiles."""
+        """An empty file or directory is no report of zeros: exit 1, saying no line has the fields."""
         path = tmp_path / "empty"
         if kind == "file":
             path.write_bytes(b"")
         else:
             path.mkdir()
-        actual = analyze_json(capsys, str(path))
-        assert (
-            actual["total_events"],
-            actual["total_requests"],
-            actual["error_rate"],
-            actual["p50_ms"],
-            actual["cache_hit_rate"],
-        ) == (0, 0, None, None, None)
+        code, out, err = run(capsys, "analyze", "--format", "json", str(path))
+        assert (1, "") == (code, out)
+        assert err.startswith("logflume analyze: no line of the input has a field analyze reads (timestamp,")
 
 
 class TestOutputFormats:
@@ -247,14 +242,22 @@ class TestPlot:
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (1400, 900)
 
-    def test_plot_of_nothing(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """A plot of input without requests or timestamps is still drawn, with empty panels."""
+    def test_plot_without_timestamps(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A plot of requests without timestamps is still drawn (the timeline panel stays empty)."""
         path = tmp_path / "app.log"
-        path.write_text('{"level": "INFO", "message": "hello"}\n')
+        path.write_text('{"level": "INFO", "response_time_ms": 12.5}\n')
         target = tmp_path / "empty.png"
         code, _, err = run(capsys, "analyze", "--plot", str(target), str(path))
         assert (code, err) == (0, "")
         assert target.read_bytes()[:4] == b"\x89PNG"
+
+    def test_no_plot_without_requests(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Input without requests fails before drawing anything."""
+        path = tmp_path / "app.log"
+        path.write_text('{"level": "INFO", "message": "hello"}\n')
+        target = tmp_path / "empty.png"
+        code, _, _ = run(capsys, "analyze", "--plot", str(target), str(path))
+        assert (1, False) == (code, target.exists())
 
 
 class TestInputErrors:

@@ -5,6 +5,7 @@ engine      DuckDB scan and the statistics' SQL
 report      table / JSON / CSV output
 plot        the --plot PNG
 query       the query command's reader and output, on the filter stage's condition language
+mapped      --preset: raw gateway logs mapped onto the canonical fields with the daemon's mapping
 commands    argument parsing; ``add_analysis_commands`` is what ``logflume.cli`` calls
 """
 

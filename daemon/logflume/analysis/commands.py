@@ -2,7 +2,9 @@
 
 ``logflume.cli`` calls :func:`add_analysis_commands` with its subparsers; each command stores its
 runner as ``func``, which takes the parsed arguments and returns the exit code (0 success,
-1 failure — an unreadable input, an invalid expression —, 2 usage errors from argparse).
+1 failure — an unreadable input, an invalid expression, input without the fields the answer
+needs —, 2 usage errors from argparse). ``--preset NAME`` maps a gateway's raw logs onto the
+canonical fields first (:mod:`logflume.analysis.mapped`).
 ``python -m logflume.analysis`` runs the same commands on their own (:func:`main`).
 """
 
@@ -16,6 +18,9 @@ import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from logflume.analysis import progress
 from logflume.analysis.inputs import FetchOptions, LocalFile, resolve
@@ -54,6 +59,17 @@ def _add_remote_options(parser: argparse.ArgumentParser) -> None:
         "--table",
         default=DEFAULT_TABLE,
         help=f"events table for postgresql:// inputs (default: {DEFAULT_TABLE})",
+    )
+
+
+def _add_preset_option(parser: argparse.ArgumentParser) -> None:
+    from logflume.pipeline.mapping import preset_names
+
+    parser.add_argument(
+        "--preset",
+        choices=preset_names(),
+        help="map raw logs of this gateway or web server onto the canonical fields first "
+        "(the daemon's preset of the same name)",
     )
 
 
@@ -97,6 +113,7 @@ def add_analysis_commands(subparsers: argparse._SubParsersAction[argparse.Argume
         help="decode every compressed file, ignoring the digests the file sink writes beside them",
     )
     _add_remote_options(analyze)
+    _add_preset_option(analyze)
     analyze.set_defaults(func=run_analyze)
 
     query = subparsers.add_parser(
@@ -111,6 +128,7 @@ def add_analysis_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     query.add_argument("--limit", type=int, metavar="N", help="stop after N matches")
     query.add_argument("--count", action="store_true", help="print only the number of matches")
     _add_remote_options(query)
+    _add_preset_option(query)
     query.set_defaults(func=run_query)
 
 
@@ -126,9 +144,12 @@ def _resolve(specs: list[str], options: FetchOptions, workdir: Path) -> list[Loc
 def run_analyze(args: argparse.Namespace) -> int:
     """Resolve the inputs, scan them, write the report (and the plot); returns the exit code."""
     from logflume.analysis.engine import Engine
+    from logflume.analysis.mapped import MappingStats, map_files, preset_mapper
+    from logflume.analysis.query import QueryStats
     from logflume.analysis.report import RENDERERS
     from logflume.analysis.times import parse_time
 
+    mapping = MappingStats()
     try:
         now = datetime.now(UTC)
         since = parse_time(args.since, now) if args.since else None
@@ -136,9 +157,14 @@ def run_analyze(args: argparse.Namespace) -> int:
         options = FetchOptions(args.s3_endpoint, args.table, since, until)
         with tempfile.TemporaryDirectory(prefix="logflume-analyze-") as workdir:
             files = _resolve(args.inputs, options, Path(workdir))
+            if args.preset:
+                files = map_files(files, preset_mapper(args.preset), Path(workdir), mapping, QueryStats())
+                _note("analyze", mapping.note())
             with Engine(progress=progress.wanted()) as engine:
                 engine.load(files, since, until, args.by, use_digests=args.digests)
                 report = engine.report(args.slow_ms, args.top, since, until)
+                if report.summary.total_requests == 0 and not _empty_window(args, since, until, engine):
+                    raise AnalysisError(_no_requests(report.summary.total_events, args.preset))
                 if args.plot:
                     from logflume.analysis.plot import render_plot
 
@@ -151,22 +177,68 @@ def run_analyze(args: argparse.Namespace) -> int:
     return _write(RENDERERS[args.format](report))
 
 
+def _empty_window(
+    args: argparse.Namespace, since: datetime | None, until: datetime | None, engine: Any
+) -> bool:
+    """Whether a report without requests is an honest answer: the window holds none, but the input
+    does (PostgreSQL inputs are read only inside the window, so their emptiness is the answer)."""
+    if since is None and until is None:
+        return False
+    from logflume.analysis.inputs import is_postgres
+
+    return any(is_postgres(spec) for spec in args.inputs) or bool(engine.any_requests())
+
+
+def _no_requests(events: int, preset: str | None) -> str:
+    from logflume import digest
+    from logflume.pipeline.mapping import preset_names
+
+    if events == 0:
+        what = "no line of the input has a field analyze reads (" + ", ".join(digest.EVENT_FIELDS) + ")"
+    else:
+        what = f"none of the {events:,} events read has response_time_ms or status_code: no request to report"
+    if preset is None:
+        return f"{what}; for a gateway's own log format use --preset ({', '.join(preset_names())})"
+    return f"{what}; are these logs of the {preset} format?"
+
+
+def _note(command: str, message: str | None) -> None:
+    if message:
+        print(f"logflume {command}: {message}", file=sys.stderr)
+
+
 def run_query(args: argparse.Namespace) -> int:
     """Print the events matching the expression; returns the exit code."""
-    from logflume.analysis.query import QueryStats, TableWriter, compile_query, matches, parse_fields
+    from logflume.analysis.mapped import MappingStats, map_batches, preset_mapper
+    from logflume.analysis.query import (
+        FieldsSeen,
+        QueryStats,
+        TableWriter,
+        compile_query,
+        condition_fields,
+        matches,
+        parse_fields,
+        read_batches,
+    )
 
     try:
         condition = compile_query(args.expression)
         fields = parse_fields(args.fields) if args.fields else None
-    except (ConditionError, ValueError) as exc:
+        mapper = preset_mapper(args.preset) if args.preset else None
+    except (ConditionError, ValueError, AnalysisError) as exc:
         return _fail("query", str(exc))
     if args.limit is not None and args.limit < 0:
         return _fail("query", "--limit cannot be negative")
     stats = QueryStats()
+    mapping = MappingStats()
+    seen = FieldsSeen(condition_fields(args.expression))
     try:
         with tempfile.TemporaryDirectory(prefix="logflume-query-") as workdir:
             files = _resolve(args.inputs, FetchOptions(args.s3_endpoint, args.table), Path(workdir))
-            found = matches(files, condition, args.limit, stats) if args.limit != 0 else iter(())
+            batches = read_batches(files, stats)
+            if mapper is not None:
+                batches = map_batches(batches, mapper, mapping)
+            found = matches(batches, condition, args.limit, stats, seen) if args.limit != 0 else iter(())
             if args.count:
                 for _ in found:
                     pass
@@ -176,6 +248,11 @@ def run_query(args: argparse.Namespace) -> int:
                 for batch in found:
                     table.add(event for _, event in batch)
                 table.close()
+            elif mapper is not None:
+                # Mapped events are new JSON: the line as read would not show the canonical fields.
+                out = sys.stdout.buffer
+                for batch in found:
+                    out.write(b"".join(orjson.dumps(event) + b"\n" for _, event in batch))
             else:
                 out = sys.stdout.buffer
                 for batch in found:
@@ -192,6 +269,11 @@ def run_query(args: argparse.Namespace) -> int:
             f"logflume query: skipped {stats.skipped} of {stats.lines} lines that are not JSON objects",
             file=sys.stderr,
         )
+    _note("query", mapping.note())
+    if stats.matched == 0 and args.limit != 0 and seen.unseen:
+        missing = ", ".join(seen.unseen)
+        hint = "" if args.preset else " (for a gateway's own log format use --preset)"
+        return _fail("query", f"no line has the field(s) the expression reads: {missing}{hint}")
     return EXIT_OK
 
 

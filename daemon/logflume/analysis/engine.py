@@ -90,6 +90,8 @@ class Engine:
         self.group_by: str | None = None
         self.files = 0
         self.digests = 0
+        # The scan of the inputs without the time window, for any_requests().
+        self._scan: tuple[str, dict[str, Any]] = ("SELECT * FROM (SELECT NULL AS is_request) WHERE false", {})
         # Timestamps without an offset are UTC, and results come back in UTC.
         self.db.execute("SET TimeZone = 'UTC'")
         # Row order is irrelevant to aggregates; dropping it lets the load stream with less memory.
@@ -155,6 +157,7 @@ class Engine:
             scans.append(f"SELECT {columns} FROM read_parquet($digests)")
         if not scans:
             scans.append(digest.rows_sql(f"SELECT * FROM ({self._empty_row()}) WHERE false"))
+        self._scan = (" UNION ALL ".join(scans), dict(params))
         conditions = ["true"]
         if since is not None:
             params["since"] = since
@@ -182,6 +185,15 @@ class Engine:
             # the truth, so answer from them rather than not at all.
             print(f"logflume analyze: a digest is unreadable ({exc}); decoding the archives", file=sys.stderr)
             self.load(files, since, until, group_by, use_digests=False)
+
+    def any_requests(self) -> bool:
+        """Whether any line of the inputs, inside the window or not, is a request.
+
+        Stops at the first one, so it is cheap unless the answer is no (then it scans everything,
+        which only happens when the report would be empty anyway).
+        """
+        sql, params = self._scan
+        return bool(self._run(f"SELECT 1 FROM ({sql}) WHERE is_request LIMIT 1", params))
 
     @staticmethod
     def _empty_row() -> str:

@@ -18,7 +18,8 @@ import orjson
 
 from logflume.analysis.inputs import LocalFile
 from logflume.events import Event
-from logflume.pipeline.filter import compile_condition
+from logflume.pipeline.filter import compile_condition, parse_expression
+from logflume.pipeline.filter.expression import GROUP_KEYS
 from logflume.pipeline.paths import MISSING, check_path, make_getter
 
 READ_HINT = 4 << 20  # bytes of lines decoded per batch
@@ -30,6 +31,40 @@ class QueryStats:
     lines: int = 0
     skipped: int = 0
     matched: int = 0
+
+
+class FieldsSeen:
+    """Which of some fields occur in at least one event (checked until each is found once)."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.unseen = {path: make_getter(path) for path in paths}
+
+    def observe(self, events: Iterable[Event]) -> None:
+        if not self.unseen:
+            return
+        for event in events:
+            for path, get in list(self.unseen.items()):
+                if get(event) is not MISSING:
+                    del self.unseen[path]
+            if not self.unseen:
+                return
+
+
+def condition_fields(spec: Any) -> list[str]:
+    """The field paths a condition spec (mapping form) reads, in order of appearance."""
+    found: list[str] = []
+    if isinstance(spec, list):
+        for item in spec:
+            found += condition_fields(item)
+    elif isinstance(spec, dict):
+        for key, value in spec.items():
+            if key in GROUP_KEYS:
+                found += condition_fields(value)
+            else:
+                found.append(key)
+    elif isinstance(spec, str):
+        found += condition_fields(parse_expression(spec))
+    return list(dict.fromkeys(found))
 
 
 def _open(file: LocalFile) -> BufferedIOBase:
@@ -68,10 +103,17 @@ def compile_query(expression: str) -> Callable[[Event], bool]:
 
 
 def matches(
-    files: Iterable[LocalFile], condition: Callable[[Event], bool], limit: int | None, stats: QueryStats
+    batches: Iterable[list[tuple[bytes, Event]]],
+    condition: Callable[[Event], bool],
+    limit: int | None,
+    stats: QueryStats,
+    seen: FieldsSeen | None = None,
 ) -> Iterator[list[tuple[bytes, Event]]]:
-    """Batches of matching (line, event) pairs, stopping after ``limit`` matches."""
-    for batch in read_batches(files, stats):
+    """Batches of matching (line, event) pairs, stopping after ``limit`` matches; ``seen`` notes
+    which of the condition's fields occur (only worth knowing when nothing matches)."""
+    for batch in batches:
+        if seen is not None and stats.matched == 0:
+            seen.observe(event for _, event in batch)
         found = [pair for pair in batch if condition(pair[1])]
         if limit is not None and stats.matched + len(found) >= limit:
             found = found[: limit - stats.matched]

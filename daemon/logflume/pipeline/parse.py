@@ -2,6 +2,10 @@
 
 The hot path. One ``orjson.loads`` per line and one small metadata dict; the reasons for a
 failure are worked out only on the failure path, so valid input pays nothing for them.
+
+A source with a mapping (a preset or its own, :mod:`logflume.pipeline.mapping`) maps each event
+right after it is parsed, before any stage sees it; an event the mapping cannot convert becomes a
+dead letter (the line as read, the reason naming the field). Sources without one pay nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from datetime import UTC, datetime
 
 import orjson
 
+from logflume.errors import MappingError
 from logflume.events import META_KEY, DeadLetter, Event, RawChunk
+from logflume.pipeline.mapping import Mapper
 
 
 @dataclass
@@ -21,6 +27,7 @@ class ParseStats:
     events: int = 0
     blank: int = 0
     invalid: int = 0
+    mapping_errors: int = 0
 
 
 def raw_for_dead_letter(line: bytes) -> tuple[bytes | str, bool]:
@@ -60,9 +67,10 @@ class Parser:
 
     name = "parse"
 
-    def __init__(self, wrap_invalid: bool = False) -> None:
+    def __init__(self, wrap_invalid: bool = False, mapper: Mapper | None = None) -> None:
         # wrap_invalid: a non-JSON line becomes {"message": <line>} instead of a dead letter.
         self.wrap_invalid = wrap_invalid
+        self.mapper = mapper
         self.stats = ParseStats()
 
     def __call__(self, chunk: RawChunk, now: float) -> tuple[list[Event], list[DeadLetter]]:
@@ -107,9 +115,28 @@ class Parser:
         stats = self.stats
         stats.lines += len(lines)
         stats.blank += blank
-        stats.events += len(events)
         stats.invalid += len(dead)
+        if self.mapper is not None:
+            events = self._map(chunk, events, dead)
+        stats.events += len(events)
         return events, dead
+
+    def _map(self, chunk: RawChunk, events: list[Event], dead: list[DeadLetter]) -> list[Event]:
+        mapper = self.mapper
+        assert mapper is not None
+        kept: list[Event] = []
+        for event in events:
+            try:
+                mapper(event)
+            except MappingError as exc:
+                offset = event[META_KEY]["offset"]
+                start = offset - chunk.start
+                line = chunk.data[start : chunk.data.index(b"\n", start)]
+                dead.append(_dead(chunk, offset, line, f"mapping: {exc}"))
+                self.stats.mapping_errors += 1
+                continue
+            kept.append(event)
+        return kept
 
     def _invalid(
         self, chunk: RawChunk, offset: int, line: bytes, error: Exception | None, dead: list[DeadLetter]

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from logflume.models import StrictModel
+from logflume.pipeline.mapping import MappingConfig, preset_names
 from logflume.units import ByteSize, Duration
 
 
@@ -55,6 +56,24 @@ class SourceConfig(StrictModel):
     on_invalid: Literal["dead_letter", "wrap"] = Field(
         "dead_letter", description="Non-JSON lines: dead-letter them, or wrap them as {message: line}."
     )
+    preset: str | None = Field(
+        None,
+        description="Built-in mapping of a gateway's or web server's log shape onto the canonical "
+        "fields: litellm, kong, caddy, traefik or nginx.",
+        examples=["litellm"],
+    )
+    mapping: MappingConfig | None = Field(
+        None,
+        description="Own mapping onto the canonical fields (after the preset's rules, replacing a "
+        "preset rule of the same target).",
+    )
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in preset_names():
+            raise ValueError(f"unknown preset {value!r} (one of: {', '.join(preset_names())})")
+        return value
 
     @field_validator("include", "exclude")
     @classmethod

@@ -16,7 +16,9 @@ language with one compiler (:func:`logflume.pipeline.filter.language.compile_con
     FIELD      := dotted.path | `any field name`
 
 Keywords are case-insensitive. Strings use JSON escapes; an unknown escape such as ``\\d`` is kept
-as written so regular expressions need no double escaping.
+as written so regular expressions need no double escaping. ``not`` and parentheses nest at most
+:data:`MAX_NESTING` levels deep: deeper is an error, so a hostile condition is a config error
+rather than a RecursionError.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from logflume.errors import ConditionError
 
 GROUP_KEYS = frozenset({"all", "any", "not"})
+MAX_NESTING = 50
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -103,6 +106,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0
 
     def peek(self) -> _Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -143,16 +147,29 @@ class _Parser:
     def parse_unary(self) -> dict[str, Any]:
         token = self.next("a condition")
         if token.keyword() == "not":
-            return {"not": self.parse_unary()}
+            self.enter(token)
+            inner = {"not": self.parse_unary()}
+            self.depth -= 1
+            return inner
         if token.text == "(" and token.kind == "op":
+            self.enter(token)
             inner = self.parse_or()
             close = self.next("')'")
             if close.text != ")" or close.kind != "op":
                 raise self.fail(close, "')'")
+            self.depth -= 1
             return inner
         if token.kind != "name" or token.keyword() is not None:
             raise self.fail(token, "a field name")
         return self.parse_comparison(token)
+
+    def enter(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ConditionError(
+                f"the expression nests deeper than {MAX_NESTING} levels of 'not' and parentheses "
+                f"(column {token.pos + 1})"
+            )
 
     def parse_comparison(self, field_token: _Token) -> dict[str, Any]:
         field = field_token.text[1:-1] if field_token.text.startswith("`") else field_token.text

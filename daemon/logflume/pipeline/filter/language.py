@@ -21,13 +21,16 @@ from typing import Any
 
 from logflume.errors import ConditionError
 from logflume.events import Event
-from logflume.pipeline.filter.expression import GROUP_KEYS, parse_expression
+from logflume.pipeline.filter.expression import GROUP_KEYS, MAX_NESTING, parse_expression
 from logflume.pipeline.paths import MISSING, check_path, make_getter
 from logflume.pipeline.regex import compile_re2
 
 Condition = Callable[[Event], bool]
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "regex", "in", "exists")
+# Groups in the mapping form may nest this deep (an expression string inside may add its own
+# MAX_NESTING levels): some hundred frames, far from Python's recursion limit.
+MAX_DEPTH = 2 * MAX_NESTING
 _LEAF_KEYS = frozenset({"operator", "value"})
 _KINDS: dict[type, int] = {int: 0, float: 0, bool: 1, str: 2, type(None): 3}
 # A pattern made only of these characters is a plain substring: checked with ``in``, which is
@@ -40,7 +43,7 @@ def compile_condition(spec: Any) -> Condition:
 
     Raises :class:`~logflume.errors.ConditionError` naming where in the spec the problem is.
     """
-    return _compile(spec, "")
+    return _compile(spec, "", 0)
 
 
 def compile_regex(pattern: str) -> Any:
@@ -61,7 +64,10 @@ def _join(loc: str, key: str | int) -> str:
     return f"{loc}.{key}" if loc else key
 
 
-def _compile(spec: Any, loc: str) -> Condition:
+def _compile(spec: Any, loc: str, depth: int) -> Condition:
+    # Bounded: compiling recurses per level, and so does every match of the compiled closures.
+    if depth > MAX_DEPTH:
+        raise _where(loc, f"the condition nests deeper than {MAX_DEPTH} levels of all/any/not")
     if isinstance(spec, str):
         try:
             spec = parse_expression(spec)
@@ -79,10 +85,10 @@ def _compile(spec: Any, loc: str) -> Condition:
         if key in ("all", "any"):
             if not isinstance(value, list) or not value:
                 raise _where(here, f"'{key}' needs a non-empty list of conditions")
-            items = [_compile(item, _join(here, i)) for i, item in enumerate(value)]
+            items = [_compile(item, _join(here, i), depth + 1) for i, item in enumerate(value)]
             parts.append(_all(items) if key == "all" else _any(items))
         elif key == "not":
-            parts.append(_not(_compile(value, here)))
+            parts.append(_not(_compile(value, here, depth + 1)))
         else:
             try:
                 check_path(key)

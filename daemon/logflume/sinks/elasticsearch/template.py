@@ -23,6 +23,7 @@ LONG_FIELDS = (
 )
 INTEGER_FIELDS = ("status_code",)
 DOUBLE_FIELDS = ("response_time_ms", "duration_ms", "cost_usd", "memory_usage_mb", "hit_rate")
+BOOLEAN_FIELDS = ("cache_hit",)
 
 # Longest string kept in a keyword's index (longer ones stay in _source only): Lucene refuses
 # terms over 32 KiB, and a prompt pasted into a field would otherwise reject the event.
@@ -39,6 +40,7 @@ def mappings() -> dict[str, Any]:
     properties.update({name: {"type": "long", "ignore_malformed": True} for name in LONG_FIELDS})
     properties.update({name: {"type": "integer", "ignore_malformed": True} for name in INTEGER_FIELDS})
     properties.update({name: {"type": "double", "ignore_malformed": True} for name in DOUBLE_FIELDS})
+    properties.update({name: {"type": "boolean"} for name in BOOLEAN_FIELDS})
     # @timestamp is always valid (the sink writes it); the proxy's own field may not be.
     properties["@timestamp"] = {"type": "date"}
     properties["timestamp"] = {"type": "date", "ignore_malformed": True}

@@ -275,9 +275,9 @@ class RowBuilder:
             tokens = get("tokens")
             if tokens is None:
                 tokens = get("tokens_used")
-            ip = get("ip")
+            ip = get("ip_address")  # the canonical name first (logflume.canonical)
             if ip is None:
-                ip = get("ip_address")
+                ip = get("ip")
                 if ip is None:
                     ip = get("client_ip")
             append_event(

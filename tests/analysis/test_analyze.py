@@ -242,7 +242,7 @@ class TestPlot:
         target = tmp_path / "report.png"
         code, out, err = run(capsys, "analyze", "--plot", str(target), str(analysis_corpus.sink_dir))
         data = target.read_bytes()
-        assert (code, err) == (0, "")
+        assert (code, err) == (0, f"logflume analyze: plot written to {target}\n")
         assert out.startswith("Events ")
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (1400, 900)
@@ -253,7 +253,7 @@ class TestPlot:
         path.write_text('{"level": "INFO", "message": "hello"}\n')
         target = tmp_path / "empty.png"
         code, _, err = run(capsys, "analyze", "--plot", str(target), str(path))
-        assert (code, err) == (0, "")
+        assert (code, err) == (0, f"logflume analyze: plot written to {target}\n")
         assert target.read_bytes()[:4] == b"\x89PNG"
 
 

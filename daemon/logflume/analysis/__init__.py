@@ -5,9 +5,5 @@ engine      DuckDB scan and the statistics' SQL
 report      table / JSON / CSV output
 plot        the --plot PNG
 query       the query command's reader and output, on the filter stage's condition language
-commands    argument parsing; ``add_analysis_commands`` is what ``logflume.cli`` calls
+commands    the commands' arguments and runners (registered in ``logflume.cli.registry``)
 """
-
-from logflume.analysis.commands import add_analysis_commands
-
-__all__ = ["add_analysis_commands"]

@@ -7,8 +7,9 @@
 #
 # The config is read from /etc/logflume/logflume.yaml (mount it); it should set
 # `state_dir: /var/lib/logflume` (a volume: checkpoints and disk buffers must outlive the container).
-# The health check and probes use the local endpoint on port 9466: inside the container the
-# default 127.0.0.1:9466 serves HEALTHCHECK; set `http.address: 0.0.0.0:9466` for Kubernetes probes.
+# The health check (and the Kubernetes example's exec probes) ask the local endpoint on the default
+# 127.0.0.1:9466 from inside the container: it need not listen on any other address.
+# The image installs logflume[all]: every sink type and the analysis commands.
 
 # -- build: the logflume wheel and wheels of its dependencies, every extra included ----------------
 FROM python:3.11-slim-bookworm AS build

@@ -140,3 +140,31 @@ class TestBaseInstallDaemon:
         assert [("local", "pip install 'logflume[analysis]'")] == [(r["sink"], r["install"]) for r in off]
         assert [] == [r for r in records if "digest" in r["message"] and r not in off]
         assert [] == [p for p in (tmp_path / "out").rglob("*") if "digest" in p.name]
+
+    def test_reload_into_a_missing_extra_keeps_the_running_config(self, tmp_path: Path) -> None:
+        """SIGHUP into a config needing asyncpg, which is missing: refused, logged with the extra; runs on."""
+        config = file_only_config(tmp_path)
+        path = write_yaml(tmp_path / "logflume.yaml", config)
+        log_path = tmp_path / "daemon.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                logflume_argv("run", "-c", str(path), hide=("postgres",)), stdout=log, stderr=log
+            )
+        try:
+            wait_for(lambda: "Daemon started" in log_path.read_text(), 60, what="the start")
+            config["sinks"].append({"name": "warehouse", **SINKS[3][1]})
+            write_yaml(path, config)
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "Config reload failed" in log_path.read_text(), 60, what="the refused reload")
+            append_lines(tmp_path / "logs" / "app.log", b"".join(lines(100, seed=4)))
+            wait_for(
+                lambda: len(read_output(tmp_path / "out")) == 100, 60, what="100 events after the reload"
+            )
+            proc.send_signal(signal.SIGTERM)
+            assert 0 == proc.wait(120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+        (failure,) = [r for r in read_jsonl(log_path) if r["message"].startswith("Config reload failed")]
+        assert "the postgres sink 'warehouse' needs logflume[postgres]" in failure["error"]

@@ -27,7 +27,7 @@ from logflume.generate import lines
 from tests.daemonproc import append_lines, read_output, request_ids
 from tests.fixtures.common import free_port
 from tests.ops.sandbox.service import Service
-from tests.ops.sandbox.unit import DYNAMIC_UID
+from tests.ops.sandbox.unit import DYNAMIC_UID, filters, service_options, translate
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,3 +178,29 @@ class TestUnderTheUnitsSandbox:
         )
         service.reload()
         assert -signal.SIGSYS == proc.wait(120)
+
+
+def allowed(unit_text: str) -> set[str]:
+    """The system calls the unit's SystemCallFilter allows (as translated)."""
+    (syscall_filter,) = [f for f in filters(service_options(unit_text)) if f["option"] == "SystemCallFilter"]
+    assert "kill" == syscall_filter["default"]
+    return {rule["syscall"] for rule in syscall_filter["rules"] if rule["action"] == "allow"}
+
+
+class TestTranslation:
+    def test_allow_list_minus_groups(self) -> None:
+        """@system-service with ~@privileged: resources calls allowed, privileged ones not, @default in."""
+        calls = allowed(UNIT.read_text())
+        assert {"mbind", "setpriority", "execve", "rt_sigreturn", "inotify_add_watch"} <= calls
+        assert set() == {"setuid", "chown", "mount", "reboot", "init_module"} & calls
+
+    def test_a_later_line_takes_a_group_away(self) -> None:
+        """Another ~@resources line removes mbind and setpriority, as systemd reads repeated lines."""
+        text = UNIT.read_text().replace("[Install]", "SystemCallFilter=~@resources\n[Install]")
+        assert set() == {"mbind", "setpriority"} & allowed(text)
+
+    def test_an_untranslated_option_fails_the_translation(self, tmp_path: Path) -> None:
+        """A sandboxing option the test does not know (here MemoryDenyWriteExecute) stops it loudly."""
+        text = UNIT.read_text().replace("[Install]", "MemoryDenyWriteExecute=yes\n[Install]")
+        with pytest.raises(AssertionError, match="MemoryDenyWriteExecute"):
+            translate(text, {STATE: tmp_path, CONFIG_DIR: tmp_path, LOGS: tmp_path}, uncover=[])

@@ -31,7 +31,7 @@ CLONE_NAMESPACE_FLAGS = {
     "user": 0x10000000,
     "uts": 0x04000000,
 }
-AF_UNSPEC_AND_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17}
+ADDRESS_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17}
 O_CREAT = 0o100
 S_ISUID = 0o4000
 S_ISGID = 0o2000
@@ -116,7 +116,7 @@ def _deny(option: str, names: set[str], errno: str = "EPERM") -> Filter:
 
 def restrict_address_families(families: list[str]) -> Filter:
     """socket() of any family outside the allow-list fails with EAFNOSUPPORT."""
-    allowed = sorted(AF_UNSPEC_AND_FAMILIES[name] for name in families)
+    allowed = sorted(ADDRESS_FAMILIES[name] for name in families)
     first, last = allowed[0], allowed[-1]
     rules: list[dict[str, Any]] = [
         {"syscall": "socket", "action": "EAFNOSUPPORT", "args": [[0, "LT", first, 0]]},

@@ -7,15 +7,20 @@
 #
 # The config is read from /etc/logflume/logflume.yaml (mount it); it should set
 # `state_dir: /var/lib/logflume` (a volume: checkpoints and disk buffers must outlive the container).
-# The health check and probes use the local endpoint on port 9466: inside the container the
-# default 127.0.0.1:9466 serves HEALTHCHECK; set `http.address: 0.0.0.0:9466` for Kubernetes probes.
+# The health check (and the Kubernetes example's exec probes) ask the local endpoint on the default
+# 127.0.0.1:9466 from inside the container: it need not listen on any other address.
+# The image installs logflume[all]: every sink type and the analysis commands.
 
-# -- build: the logflume wheel and wheels of its dependencies --------------------------------------
+# -- build: the logflume wheel and wheels of its dependencies, every extra included ----------------
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY daemon ./daemon
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# requirements.txt pins the wheel just built, with [all]: every sink and the analysis commands.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[all]" \
+    && wheel="$(echo /wheels/logflume-*.whl)" \
+    && version="${wheel#/wheels/logflume-}" \
+    && echo "logflume[all]==${version%%-*}" > /wheels/requirements.txt
 
 # -- runtime ----------------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm
@@ -29,7 +34,7 @@ RUN groupadd --system --gid 10001 logflume \
     && chown logflume:logflume /var/lib/logflume
 # Only what the build stage made: no compiler, no network access needed here.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels /wheels/logflume-*.whl
+    pip install --no-cache-dir --no-index --find-links /wheels --requirement /wheels/requirements.txt
 USER 10001:10001
 WORKDIR /var/lib/logflume
 VOLUME ["/var/lib/logflume"]

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev]'
+.venv/bin/pip install -q -e '.[all,dev]'
 for installer in scripts/services/*.sh; do
   [ -e "$installer" ] || continue
   echo "== $installer"

@@ -11,11 +11,12 @@ import gzip
 import os
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from logflume import digest
 from logflume.config import default_config_text, parse_config
-from logflume.generate import generate_rotating
+from logflume.generate import generate_rotating, timeline
 
 
 def count_output_lines(out: Path) -> int:
@@ -33,8 +34,14 @@ async def _run(directory: Path, lines: int, rotate_every: int) -> int:
 
     config = parse_config(default_config_text(), "<embedded default>")
     daemon = Daemon(config)
+    rate = lines / 5.0
+    # Timestamps as if the proxy wrote each line now, so `analyze --since 1h` finds them.
+    start, step_ms = timeline(lines, rate, datetime.now(UTC) + timedelta(seconds=(lines - 1) / rate))
     writer = threading.Thread(
-        target=generate_rotating, args=(directory / "logs", lines, rotate_every, lines / 5.0), daemon=True
+        target=generate_rotating,
+        args=(directory / "logs", lines, rotate_every, rate),
+        kwargs={"start": start, "step_ms": step_ms},
+        daemon=True,
     )
     started = time.monotonic()
     await daemon.start()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import zlib
@@ -216,6 +217,9 @@ def build_in_child(source: Path, archive: Path, fingerprint: Fingerprint, timeou
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DigestError(f"cannot build the digest of {archive}: {exc}") from exc
+    if result.returncode < 0:
+        # Killed: a seccomp filter (SIGSYS), the OOM killer (SIGKILL); it could not say why itself.
+        raise DigestError(f"digest child killed by {signal.Signals(-result.returncode).name}")
     if result.returncode != 0:
         raise DigestError(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed")
 

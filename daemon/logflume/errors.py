@@ -11,7 +11,9 @@
     │   └── FatalSinkError         permanent: auth, bad request — the runner stops retrying
     ├── AlertError             an alert channel failed to deliver
     │   └── FatalAlertError        permanent (4xx, auth refused): not retried
-    └── AnalysisError          `analyze`/`query` cannot read an input or evaluate the request
+    ├── AnalysisError          `analyze`/`query` cannot read an input or evaluate the request
+    ├── DigestError            an analysis digest could not be built
+    └── MissingExtraError      what was asked needs an optional part (`logflume[postgres]`) not installed
 
 Library errors are converted at the boundary with ``raise ... from exc``.
 """
@@ -107,3 +109,14 @@ class AnalysisError(LogflumeError):
 
 class DigestError(LogflumeError):
     """An analysis digest (the Parquet file beside a compressed log file) could not be built."""
+
+
+class MissingExtraError(LogflumeError):
+    """What was asked needs an optional part of logflume (an extra) that is not installed."""
+
+    def __init__(self, extra: str, needed_by: str) -> None:
+        self.extra = extra
+        self.needed_by = needed_by
+        super().__init__(
+            f"{needed_by} needs logflume[{extra}], which is not installed: pip install 'logflume[{extra}]'"
+        )

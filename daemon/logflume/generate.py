@@ -33,8 +33,14 @@ ERRORS = [
 ]
 
 
-def lines(count: int, seed: int = 1, start: datetime | None = None, step_ms: int = 20) -> Iterator[bytes]:
-    """``count`` JSON lines (each ending in b"\\n")."""
+DEFAULT_STEP_MS = 20.0
+
+
+def lines(
+    count: int, seed: int = 1, start: datetime | None = None, step_ms: float = DEFAULT_STEP_MS
+) -> Iterator[bytes]:
+    """``count`` JSON lines (each ending in b"\\n"), ``step_ms`` apart from ``start`` (a fixed
+    2026-11-27 by default, so tests and benchmarks see the same lines every run)."""
     rnd = random.Random(seed)
     when = start or datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
     providers = list(PROVIDERS)
@@ -71,6 +77,17 @@ def lines(count: int, seed: int = 1, start: datetime | None = None, step_ms: int
         }
         yield dumps(event, option=orjson.OPT_APPEND_NEWLINE)
         when += timedelta(milliseconds=step_ms)
+
+
+def timeline(count: int, rate: float, end: datetime) -> tuple[datetime, float]:
+    """The first timestamp and the spacing (ms) of ``count`` lines whose last timestamp is ``end``.
+
+    Written as fast as possible (``rate`` 0) the lines are 20 ms apart; written live at ``rate``
+    lines/s they are ``1/rate`` apart, so with ``end`` the time the writing finishes each line
+    carries about the time it is written.
+    """
+    step_ms = 1000.0 / rate if rate > 0 else DEFAULT_STEP_MS
+    return end - timedelta(milliseconds=step_ms * max(count - 1, 0)), step_ms
 
 
 def write_file(path: Path, count: int, seed: int = 1) -> int:
@@ -119,10 +136,14 @@ def generate_rotating(
     rate: float = 0.0,
     seed: int = 1,
     name: str = "llm_proxy.log",
+    *,
+    start: datetime | None = None,
+    step_ms: float = DEFAULT_STEP_MS,
 ) -> int:
     """Append ``count`` lines to ``directory/name``, rotating every ``rotate_every`` lines.
 
-    ``rate`` (lines/s, 0 = as fast as possible) spreads writing out in time, like a live service.
+    ``rate`` (lines/s, 0 = as fast as possible) spreads writing out in time, like a live service;
+    ``start`` and ``step_ms`` place the timestamps (see :func:`timeline`).
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
@@ -130,7 +151,7 @@ def generate_rotating(
     written = 0
     started = time.monotonic()
     try:
-        for line in lines(count, seed):
+        for line in lines(count, seed, start, step_ms):
             out.write(line)
             written += 1
             if written % 1000 == 0:

@@ -237,7 +237,7 @@ class TestPlot:
         target = tmp_path / "report.png"
         code, out, err = run(capsys, "analyze", "--plot", str(target), str(analysis_corpus.sink_dir))
         data = target.read_bytes()
-        assert (code, err) == (0, "")
+        assert (code, err) == (0, f"logflume analyze: plot written to {target}\n")
         assert out.startswith("Events ")
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (1400, 900)
@@ -248,7 +248,7 @@ class TestPlot:
         path.write_text('{"level": "INFO", "response_time_ms": 12.5}\n')
         target = tmp_path / "empty.png"
         code, _, err = run(capsys, "analyze", "--plot", str(target), str(path))
-        assert (code, err) == (0, "")
+        assert (code, err) == (0, f"logflume analyze: plot written to {target}\n")
         assert target.read_bytes()[:4] == b"\x89PNG"
 
     def test_no_plot_without_requests(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,6 @@ import threading
 import pytest
 
 from logflume.analysis import progress
-from logflume.cli import build_parser
 
 
 class FakeTerminal(io.StringIO):
@@ -54,16 +53,3 @@ class TestProgressBar:
     def test_only_terminals_want_a_bar(self) -> None:
         """A pipe or file on stderr gets no bar; a terminal does."""
         assert (progress.wanted(io.StringIO()), progress.wanted(FakeTerminal())) == (False, True)
-
-
-def test_logflume_cli_has_the_commands() -> None:
-    """The ``logflume`` command registers analyze and query with their runners."""
-    parser = build_parser()
-    analyze = parser.parse_args(["analyze", "--by", "model", "x.log"])
-    query = parser.parse_args(["query", "--count", "level exists", "x.log"])
-    assert (analyze.func.__name__, analyze.by, query.func.__name__, query.count) == (
-        "run_analyze",
-        "model",
-        "run_query",
-        True,
-    )

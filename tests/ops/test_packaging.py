@@ -1,4 +1,5 @@
-"""The systemd unit, the Dockerfile and the Kubernetes example, checked by the tools that read them."""
+"""The systemd unit and the Dockerfile, checked by the tools that read them (the Kubernetes example:
+test_kubernetes.py; the unit run under its own sandbox: test_service_sandbox.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
-
-from logflume.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "logflume.service"
@@ -106,41 +102,3 @@ class TestDockerfile:
         assert 'VOLUME ["/var/lib/logflume"]' in text
         assert "http://127.0.0.1:9466/healthz" in text
         assert 'CMD ["run", "-c", "/etc/logflume/logflume.yaml"]' in text
-
-
-def manifests() -> list[dict[str, Any]]:
-    return list(yaml.safe_load_all((ROOT / "config" / "kubernetes" / "logflume-sidecar.yaml").read_text()))
-
-
-class TestKubernetesExample:
-    def test_probes_point_at_the_configured_port(self) -> None:
-        """The ConfigMap's config validates; liveness/readiness hit /healthz and /readyz on its http port."""
-        config_map, pod = manifests()
-        config = parse_config(config_map["data"]["logflume.yaml"], "configmap", env={})
-        (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "logflume"]
-        assert config.http.host == "0.0.0.0"
-        assert ("/healthz", config.http.port) == (
-            container["livenessProbe"]["httpGet"]["path"],
-            container["livenessProbe"]["httpGet"]["port"],
-        )
-        assert ("/readyz", config.http.port) == (
-            container["readinessProbe"]["httpGet"]["path"],
-            container["readinessProbe"]["httpGet"]["port"],
-        )
-        assert config.http.port in [port["containerPort"] for port in container["ports"]]
-
-    def test_shares_the_log_volume_and_limits_resources(self) -> None:
-        """Proxy and logflume mount the same emptyDir (logflume read-only), state on a volume, limits set."""
-        _, pod = manifests()
-        volumes = {volume["name"]: volume for volume in pod["spec"]["volumes"]}
-        containers = {c["name"]: c for c in pod["spec"]["containers"]}
-        proxy_mounts = {m["name"]: m for m in containers["proxy"]["volumeMounts"]}
-        logflume_mounts = {m["name"]: m for m in containers["logflume"]["volumeMounts"]}
-        assert "emptyDir" in volumes["proxy-logs"]
-        assert proxy_mounts["proxy-logs"]["mountPath"] == logflume_mounts["proxy-logs"]["mountPath"]
-        assert logflume_mounts["proxy-logs"]["readOnly"] is True
-        assert logflume_mounts["logflume-state"]["mountPath"] == "/var/lib/logflume"
-        assert logflume_mounts["logflume-config"]["mountPath"] == "/etc/logflume"
-        assert {"cpu", "memory"} == set(containers["logflume"]["resources"]["limits"])
-        config = parse_config(manifests()[0]["data"]["logflume.yaml"], "configmap", env={})
-        assert pod["spec"]["terminationGracePeriodSeconds"] > config.shutdown_timeout

@@ -6,9 +6,5 @@ report      table / JSON / CSV output
 plot        the --plot PNG
 query       the query command's reader and output, on the filter stage's condition language
 mapped      --preset: raw gateway logs mapped onto the canonical fields with the daemon's mapping
-commands    argument parsing; ``add_analysis_commands`` is what ``logflume.cli`` calls
+commands    the commands' arguments and runners (registered in ``logflume.cli.registry``)
 """
-
-from logflume.analysis.commands import add_analysis_commands
-
-__all__ = ["add_analysis_commands"]

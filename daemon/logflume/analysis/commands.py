@@ -1,11 +1,11 @@
-"""The ``analyze`` and ``query`` subcommands: argument parsing and the run of each.
+"""The ``analyze`` and ``query`` subcommands: their arguments and the run of each.
 
-``logflume.cli`` calls :func:`add_analysis_commands` with its subparsers; each command stores its
-runner as ``func``, which takes the parsed arguments and returns the exit code (0 success,
-1 failure — an unreadable input, an invalid expression, input without the fields the answer
-needs —, 2 usage errors from argparse). ``--preset NAME`` maps a gateway's raw logs onto the
-canonical fields first (:mod:`logflume.analysis.mapped`).
-``python -m logflume.analysis`` runs the same commands on their own (:func:`main`).
+Registered in ``logflume.cli.registry`` (``analyze_arguments``/``run_analyze``,
+``query_arguments``/``run_query``); a runner takes the parsed arguments and returns the exit code
+(0 success, 1 failure — an unreadable input, an invalid expression, input without the fields the
+answer needs —, 2 usage errors from argparse or an input that needs an extra which is not
+installed). ``--preset NAME`` maps a gateway's raw logs onto the canonical fields first
+(:mod:`logflume.analysis.mapped`). ``python -m logflume.analysis`` is ``logflume`` (:func:`main`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from typing import Any
 
 import orjson
 
+from logflume import extras
 from logflume.analysis import progress
-from logflume.analysis.inputs import FetchOptions, LocalFile, resolve
+from logflume.analysis.inputs import FetchOptions, LocalFile, is_postgres, is_s3, resolve
 from logflume.analysis.results import GROUP_FIELDS
 from logflume.errors import AnalysisError, ConditionError
 
@@ -58,7 +59,7 @@ def _add_remote_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--table",
         default=DEFAULT_TABLE,
-        help=f"events table for postgresql:// inputs (default: {DEFAULT_TABLE})",
+        help="events table for postgresql:// inputs",
     )
 
 
@@ -73,15 +74,10 @@ def _add_preset_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_analysis_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``analyze`` and ``query`` on the ``logflume`` command's subparsers."""
-    analyze = subparsers.add_parser(
-        "analyze",
-        help="request, error and latency statistics of log files, S3 or PostgreSQL",
-        description="Request, error, latency and cache statistics over logs, scanned with DuckDB.",
-        epilog=_ANALYZE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def analyze_arguments(analyze: argparse.ArgumentParser) -> None:
+    """The arguments of ``logflume analyze``."""
+    analyze.description = "Request, error, latency and cache statistics over logs, scanned with DuckDB."
+    analyze.epilog = _ANALYZE_EPILOG
     analyze.add_argument("inputs", nargs="+", metavar="INPUT", help=_INPUT_HELP)
     analyze.add_argument("--since", metavar="T", help="only events at or after T (1h, 30m, 2d or ISO time)")
     analyze.add_argument("--until", metavar="T", help="only events before T (1h, 30m, 2d or ISO time)")
@@ -89,22 +85,14 @@ def add_analysis_commands(subparsers: argparse._SubParsersAction[argparse.Argume
         "--by", choices=GROUP_FIELDS, help="add a table per provider, model, endpoint or level"
     )
     analyze.add_argument(
-        "--slow-ms",
-        type=float,
-        default=5000.0,
-        metavar="MS",
-        help="a request slower than this is slow (default: 5000)",
+        "--slow-ms", type=float, default=5000.0, metavar="MS", help="a request slower than this is slow"
     )
-    analyze.add_argument(
-        "--top", type=int, default=10, metavar="N", help="error messages listed (default: 10)"
-    )
-    analyze.add_argument(
-        "--format", choices=("table", "json", "csv"), default="table", help="output format (default: table)"
-    )
+    analyze.add_argument("--top", type=int, default=10, metavar="N", help="error messages listed")
+    analyze.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     analyze.add_argument(
         "--plot",
         metavar="FILE.png",
-        help="also draw latency distribution, error rate over time and provider load",
+        help="also draw latency distribution, error rate over time and provider load into this PNG",
     )
     analyze.add_argument(
         "--no-digest",
@@ -114,13 +102,13 @@ def add_analysis_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     )
     _add_remote_options(analyze)
     _add_preset_option(analyze)
-    analyze.set_defaults(func=run_analyze)
 
-    query = subparsers.add_parser(
-        "query",
-        help="print the events matching a filter expression",
-        description="Print the events matching EXPR, in the filter stage's condition language, e.g. "
-        "'level == \"ERROR\" and response_time_ms > 5000'.",
+
+def query_arguments(query: argparse.ArgumentParser) -> None:
+    """The arguments of ``logflume query``."""
+    query.description = (
+        "Print the events matching EXPR, in the filter stage's condition language, e.g. "
+        "'level == \"ERROR\" and response_time_ms > 5000'."
     )
     query.add_argument("expression", metavar="EXPR", help="condition, as in the filter stage's rules")
     query.add_argument("inputs", nargs="+", metavar="INPUT", help=_INPUT_HELP)
@@ -129,7 +117,15 @@ def add_analysis_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     query.add_argument("--count", action="store_true", help="print only the number of matches")
     _add_remote_options(query)
     _add_preset_option(query)
-    query.set_defaults(func=run_query)
+
+
+def require_input_extras(command: str, inputs: list[str]) -> None:
+    """MissingExtraError when an s3:// or postgresql:// INPUT needs a client that is not installed."""
+    for spec in inputs:
+        if is_s3(spec):
+            extras.require("s3", f"logflume {command} {spec}")
+        elif is_postgres(spec):
+            extras.require("postgres", f"logflume {command} {spec}")
 
 
 def _fail(command: str, message: str) -> int:
@@ -149,6 +145,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     from logflume.analysis.report import RENDERERS
     from logflume.analysis.times import parse_time
 
+    require_input_extras("analyze", args.inputs)
     mapping = MappingStats()
     try:
         now = datetime.now(UTC)
@@ -174,7 +171,11 @@ def run_analyze(args: argparse.Namespace) -> int:
                         raise AnalysisError(f"cannot write {args.plot}: {exc.strerror}") from exc
     except AnalysisError as exc:
         return _fail("analyze", str(exc))
-    return _write(RENDERERS[args.format](report))
+    code = _write(RENDERERS[args.format](report))
+    if args.plot:
+        # stderr: stdout is the report, which may be piped as JSON or CSV.
+        print(f"logflume analyze: plot written to {Path(args.plot).resolve()}", file=sys.stderr)
+    return code
 
 
 def _empty_window(
@@ -221,6 +222,7 @@ def run_query(args: argparse.Namespace) -> int:
         read_batches,
     )
 
+    require_input_extras("query", args.inputs)
     try:
         condition = compile_query(args.expression)
         fields = parse_fields(args.fields) if args.fields else None
@@ -294,14 +296,8 @@ def _quiet_broken_pipe() -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="logflume")
-    add_analysis_commands(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``analyze`` or ``query`` as ``logflume`` would; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    result: int = args.func(args)
-    return result
+    """Run ``logflume ARGV`` (the analysis commands are ordinary ``logflume`` commands)."""
+    from logflume.cli import main as logflume_main
+
+    return logflume_main(argv)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from logflume.pipeline.anomaly.build import build_windowed_stages
 from logflume.pipeline.config import PipelineConfig
 from logflume.pipeline.enrich import Enricher, build_enrichments
 from logflume.pipeline.filter.stage import FilterStage
@@ -23,7 +22,7 @@ def build_chain(config: PipelineConfig, state_dir: Path) -> Chain:
     alert. Opens the geo database and lookup tables (ConfigError when they cannot be read).
     """
     enrichments = build_enrichments(config.enrich)
-    aggregate, anomaly = build_windowed_stages(config.aggregate, config.anomaly, state_dir)
+    aggregate, anomaly = _windowed_stages(config, state_dir)
     stages: list[Stage] = [
         Normaliser(config.normalise) if config.normalise.enabled else PassThrough("normalise"),
         Redactor(config.redact) if config.redact.enabled else PassThrough("redact"),
@@ -34,3 +33,12 @@ def build_chain(config: PipelineConfig, state_dir: Path) -> Chain:
         anomaly,
     ]
     return Chain(stages)
+
+
+def _windowed_stages(config: PipelineConfig, state_dir: Path) -> tuple[Stage, Stage]:
+    """The aggregate and anomaly slots; their modules (and numpy) are imported only when configured."""
+    if config.aggregate is None and config.anomaly is None:
+        return PassThrough("aggregate"), PassThrough("anomaly")
+    from logflume.pipeline.anomaly.build import build_windowed_stages
+
+    return build_windowed_stages(config.aggregate, config.anomaly, state_dir)

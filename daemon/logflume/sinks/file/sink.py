@@ -21,7 +21,7 @@ from pathlib import Path
 
 import orjson
 
-from logflume import digest
+from logflume import digest, extras
 from logflume.errors import DigestError, RetryableSinkError
 from logflume.events import META_KEY, Event
 from logflume.sinks.base import ACCEPTED, WriteResult
@@ -87,6 +87,13 @@ class FileSink:
         # Compression runs beside the writes, one file at a time, so rotation never stalls output.
         self._compressor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gzip:{config.name}")
         self._compressions: list[Future[None]] = []
+        # Digests are built with DuckDB (logflume[analysis]); without it they are skipped, once said.
+        self._digests = config.compression == "gzip" and config.digest and extras.installed("analysis")
+        if config.compression == "gzip" and config.digest and not self._digests:
+            log.info(
+                "Analysis digests off: DuckDB is not installed",
+                extra={"sink": config.name, "install": extras.install_hint("analysis")},
+            )
 
     async def open(self) -> None:
         await asyncio.to_thread(self._compress_leftovers)
@@ -190,7 +197,7 @@ class FileSink:
         self._compressions.append(self._compressor.submit(job))
 
     def _wants_digest(self, path: str) -> bool:
-        if not self.config.digest:
+        if not self._digests:
             return False
         try:
             return os.stat(path).st_size >= self.config.digest_min_size

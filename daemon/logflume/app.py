@@ -26,8 +26,9 @@ from logflume import selflog
 from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.config import Config, load_config
 from logflume.deadletter import DeadLetterFile
-from logflume.errors import ConfigError, LogflumeError
+from logflume.errors import EXIT_CONFIG, ConfigError, LogflumeError, StateFileError
 from logflume.events import Batch, RawChunk
+from logflume.fsutil import WriteFaults, os_error
 from logflume.ops.health import LoopMonitor, ProgressMonitor
 from logflume.ops.http import OpsServer
 from logflume.ops.notify import Notifier
@@ -42,6 +43,7 @@ from logflume.sinks.registry import SinkContext, build_sink
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.config import SourceConfig
 from logflume.sources.tail import FileSource
+from logflume.statelock import StateLock
 
 log = logging.getLogger("logflume.app")
 
@@ -63,6 +65,8 @@ class Daemon:
         self.stats = PipelineStats()
         self.queue: asyncio.Queue[RawChunk] = asyncio.Queue(maxsize=config.queue_chunks)
         self.dead_letters = DeadLetterFile(config.dead_letter_path())
+        self.state_lock = StateLock(config.state_dir)
+        self._stage_state_faults: dict[str, WriteFaults] = {}
         self.context = SinkContext(state_dir=config.state_dir, host=socket.gethostname())
         self.sources: dict[str, FileSource] = {}
         self.parsers: dict[str, Parser] = {}
@@ -120,10 +124,22 @@ class Daemon:
     def stage_names(self) -> list[str]:
         return ["parse", *(stage.name for stage in self.chain.stages)]
 
+    def write_faults(self) -> list[tuple[str, str, WriteFaults]]:
+        """(kind, name, faults) of every writer of local state: what failed writes are counted by."""
+        faults = [("dead_letter", "", self.dead_letters.faults)]
+        faults += [("checkpoint", name, source.checkpoint_faults) for name, source in self.sources.items()]
+        for runner in self.all_runners():
+            if runner.disk_faults is not None:
+                faults.append(("disk_buffer", runner.name, runner.disk_faults))
+        faults += [("stage_state", name, f) for name, f in self._stage_state_faults.items()]
+        return faults
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        # Before anything in state_dir is touched: a second daemon must not even repair files.
+        self.state_lock.acquire()
         self.dead_letters.open()
         self._failure = asyncio.get_running_loop().create_future()
         for source in self.sources.values():
@@ -206,13 +222,18 @@ class Daemon:
         await self.alerts.stop(min(5.0, self.config.shutdown_timeout))
         self.dead_letters.close()
         log.info("Stopped", extra={"events": self.stats.events_out, "dead_letters": self.dead_letters.count})
+        self.state_lock.release()
 
     def abort(self) -> None:
         """Second signal: stop now, keeping only checkpoints of what was acknowledged.
 
         Acknowledged means written to the kernel (file sink), accepted by the backend, or fsync'd
         to a disk buffer: all of it survives the process, so these checkpoints lose nothing.
+        Not while dead letters are held in memory (the disk refused them): their input must be
+        read again.
         """
+        if self.dead_letters.held:
+            return
         for source in self.sources.values():
             if source.checkpoint_due():
                 source.save_checkpoints()
@@ -286,6 +307,10 @@ class Daemon:
         if batch.dead:
             self.dead_letters.write(batch.dead)
             self.stats.dead_letters += len(batch.dead)
+        if self.dead_letters.held:
+            # The disk refused dead letters: hand nothing on (the readers pause behind the queue)
+            # until they are written, so no acknowledgement passes a dead letter held in memory.
+            await self.dead_letters.drain()
         if batch.alerts:
             fired = self.stats.alerts_fired
             for alert in batch.alerts:
@@ -318,14 +343,23 @@ class Daemon:
                 last_state_save = time.monotonic()
 
     def save_stage_state(self) -> None:
-        """Persist detector state of the stages that keep any (restored when they are built)."""
+        """Persist detector state of the stages that keep any (restored when they are built).
+
+        A save the disk refuses is logged once, counted and tried again at the next save.
+        """
         for stage in self.chain.stages:
             save = getattr(stage, "save_state", None)
-            if save is not None:
-                try:
-                    save()
-                except OSError as exc:
-                    log.warning("Cannot save stage state", extra={"stage": stage.name, "error": str(exc)})
+            if save is None:
+                continue
+            faults = self._stage_state_faults.get(stage.name)
+            if faults is None:
+                faults = self._stage_state_faults[stage.name] = WriteFaults(log, "stage state", stage.name)
+            try:
+                save()
+            except (OSError, LogflumeError) as exc:
+                faults.failed(self.config.state_dir, os_error(exc))
+            else:
+                faults.succeeded()
 
     async def save_checkpoints(self, sources: list[FileSource] | None = None) -> None:
         """Make every sink's accepted data durable, then record the acknowledged offsets (of
@@ -348,10 +382,14 @@ class Daemon:
                     for source in due:
                         source.mark_dirty()
                     return
-            await asyncio.to_thread(self.dead_letters.sync)
+            if not await asyncio.to_thread(self.dead_letters.sync):
+                # A dead letter is not on disk yet: no checkpoint may pass its input.
+                for source in due:
+                    source.mark_dirty()
+                return
             for source, snapshot in snapshots:
-                await asyncio.to_thread(source.save_checkpoints, snapshot)
-                self.checkpoint_times[source.name] = now
+                if await asyncio.to_thread(source.save_checkpoints, snapshot):
+                    self.checkpoint_times[source.name] = now
 
     # -- reload -------------------------------------------------------------------------------
 
@@ -569,6 +607,13 @@ async def run_daemon(config: Config, config_path: str | None = None) -> int:
         loop.add_signal_handler(sig, handler)
     beat = asyncio.create_task(monitor.run(), name="loop-monitor")
     try:
+        try:
+            # First: a second daemon on the same state_dir (often with the same config, so the
+            # same HTTP address) must be told that, not that the address is taken.
+            daemon.state_lock.acquire()
+        except (LogflumeError, OSError) as exc:
+            log.error("Cannot start", extra={"error": str(exc)})
+            return 1
         if server is not None:
             try:
                 await server.start()
@@ -580,6 +625,9 @@ async def run_daemon(config: Config, config_path: str | None = None) -> int:
                 return 1
         try:
             await daemon.start()
+        except StateFileError as exc:
+            log.error("Cannot start", extra={"error": str(exc)})
+            return EXIT_CONFIG
         except (LogflumeError, OSError) as exc:
             log.error("Cannot start", extra={"error": str(exc)})
             return 1

@@ -107,7 +107,7 @@ class DaemonCollector(Collector):
             "Dead letters the disk refused, held in memory (the pipeline waits for them).",
             value=view.dead_letters.held,
         )
-        labels = ["kind", "name"]
+        labels = ["kind", "component"]
         errors = CounterMetricFamily(
             "logflume_state_write_errors",
             "Failed writes of local state (checkpoint, dead_letter, disk_buffer, stage_state), "

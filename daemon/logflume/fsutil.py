@@ -89,7 +89,7 @@ class AppendFile:
     def open(cls, path: str, mode: int) -> AppendFile:
         """Open (creating it and its directory) for appending, after cutting off a torn last line."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, mode)  # read: the tail check
         try:
             os.fchmod(fd, mode)
             size = repair_tail(path, fd, os.fstat(fd).st_size)

@@ -115,7 +115,7 @@ class FileSink:
                     self._submit_compression(path)
                 continue
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+                fd = os.open(path, os.O_RDWR | os.O_APPEND)
                 try:
                     repair_tail(path, fd, os.fstat(fd).st_size)
                 finally:

@@ -3,6 +3,7 @@ and everything written once space returns."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from logflume.app import Daemon
+from logflume.config import Config
 from logflume.deadletter import DeadLetterFile
 from logflume.errors import RetryableSinkError
 from logflume.events import DeadLetter, RawChunk
@@ -18,10 +21,13 @@ from logflume.sinks.disk_buffer import DiskBuffer, encode_record
 from logflume.sinks.file.config import FileSinkConfig
 from logflume.sinks.file.sink import FileSink
 from logflume.sinks.registry import SinkContext
+from logflume.sinks.runner import SinkRunner
 from logflume.sources.config import SourceConfig
 from logflume.sources.state import FileState
 from logflume.sources.tail import FileSource
 from tests.faults.disks import fill, free
+from tests.sinks.runner_fakes import AckLog, FakeSink, make_config, make_events, numbers
+from tests.waiting import until
 
 Mount = Callable[[Path, int], Path]
 SIZE = 256 * 1024
@@ -185,3 +191,76 @@ class TestCheckpoints:
         assert source.save_checkpoints()
         assert 200 == len(orjson.loads((disk / "checkpoints" / "proxy.json").read_bytes())["files"])
         assert False is source.checkpoint_faults.failing
+
+
+class TestSinkRunnerDiskBuffer:
+    async def test_full_state_dir_holds_events_unacknowledged_until_space_returns(
+        self, tmp_path: Path, small_disk: Mount
+    ) -> None:
+        """A sink whose backend is down spills to a disk buffer on a full state_dir: the appends
+        fail, so nothing is acknowledged and put() blocks (the readers would pause); once space
+        returns, everything is buffered, acknowledged in order and delivered once."""
+        disk = small_disk(tmp_path / "state", SIZE)
+        sink = FakeSink()
+        sink.down = True
+        acks = AckLog()
+        config = make_config(
+            buffer={"type": "disk", "max_events": 20},
+            batch={"max_events": 10},
+            retry={"initial_backoff": "5ms", "max_backoff": "20ms"},
+        )
+        runner = SinkRunner(sink, config, lambda dead: None, state_dir=disk)
+        await runner.start()
+        filler = fill(disk)
+        done: list[int] = []
+
+        async def produce() -> None:
+            for n in range(0, 100, 5):
+                await runner.put(make_events(n, 5, pad=400), [acks.ack(str(n))])
+                done.append(n)
+
+        producer = asyncio.create_task(produce())
+        faults = runner.disk_faults
+        assert faults is not None
+        await until(lambda: faults.errors >= 3, "repeated refused appends")
+        assert (False, [], True) == (producer.done(), acks.completed, faults.failing)
+        assert len(done) < 20
+        free(filler)
+        await asyncio.wait_for(producer, 60)
+        await until(lambda: len(acks.completed) == 20, "every ack")
+        sink.down = False
+        await until(lambda: len(sink.delivered) == 100, "everything delivered")
+        await runner.stop()
+        assert list(range(100)) == numbers(sink.delivered)
+        assert [str(n) for n in range(0, 100, 5)] == acks.completed
+        assert False is faults.failing
+
+
+RULE = {"name": "errors", "condition": 'level == "ERROR"', "threshold": 5}
+
+
+class TestStageState:
+    def test_refused_detector_state_save_is_counted_not_fatal(
+        self, tmp_path: Path, small_disk: Mount
+    ) -> None:
+        """A detector-state save the full state_dir refuses is counted and reported as failing,
+        never raised; the next save after space returns writes the state."""
+        disk = small_disk(tmp_path / "state", SIZE)
+        config = Config.model_validate(
+            {
+                "state_dir": str(disk),
+                "sources": [{"name": "proxy", "include": [str(tmp_path / "*.log")]}],
+                "sinks": [{"name": "local", "type": "file", "path": str(tmp_path / "out.jsonl")}],
+                "pipeline": {"anomaly": {"rules": [RULE]}},
+            }
+        )
+        daemon = Daemon(config)
+        filler = fill(disk)
+        daemon.save_stage_state()
+        daemon.save_stage_state()
+        ((_, name, faults),) = [f for f in daemon.write_faults() if f[0] == "stage_state"]
+        assert ("anomaly", 2, True) == (name, faults.errors, faults.failing)
+        free(filler)
+        daemon.save_stage_state()
+        assert False is faults.failing
+        assert [] != list(disk.rglob("*.json"))

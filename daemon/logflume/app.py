@@ -67,6 +67,7 @@ class Daemon:
         self.dead_letters = DeadLetterFile(config.dead_letter_path())
         self.state_lock = StateLock(config.state_dir)
         self._stage_state_faults: dict[str, WriteFaults] = {}
+        self._sync_failing: set[str] = set()  # sinks whose last sync failed (logged once)
         self.context = SinkContext(state_dir=config.state_dir, host=socket.gethostname())
         self.sources: dict[str, FileSource] = {}
         self.parsers: dict[str, Parser] = {}
@@ -378,10 +379,15 @@ class Daemon:
                 try:
                     await runner.sync()
                 except Exception as exc:  # a sink that cannot sync must not advance the checkpoint
-                    log.warning("Sink sync failed", extra={"sink": runner.name, "error": str(exc)})
+                    if runner.name not in self._sync_failing:  # once, not every interval
+                        self._sync_failing.add(runner.name)
+                        log.warning("Sink sync failed", extra={"sink": runner.name, "error": str(exc)})
                     for source in due:
                         source.mark_dirty()
                     return
+                if runner.name in self._sync_failing:
+                    self._sync_failing.discard(runner.name)
+                    log.info("Sink sync works again", extra={"sink": runner.name})
             if not await asyncio.to_thread(self.dead_letters.sync):
                 # A dead letter is not on disk yet: no checkpoint may pass its input.
                 for source in due:

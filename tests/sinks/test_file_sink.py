@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import gzip
 import os
@@ -12,6 +13,7 @@ import orjson
 import pytest
 
 from logflume import digest
+from logflume.errors import RetryableSinkError
 from logflume.sinks.file.config import FileSinkConfig
 from logflume.sinks.file.naming import Template
 from logflume.sinks.file.sink import FileSink
@@ -270,3 +272,31 @@ class TestTemplate:
         Path(rendered).write_bytes(b"")
         assert [rendered] == glob.glob(template.glob("we[ir]d*"))
         assert (True, True) == (template.owns(rendered, "we[ir]d*"), template.owns(rendered, None))
+
+
+class TestFsyncFailure:
+    async def test_sync_fails_for_good_after_one_failed_fsync(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After one fsync fails (EIO), sync keeps failing even once fsync works, so no checkpoint
+        passes data the kernel may have dropped; a restarted sink syncs normally. (A real EIO at
+        fsync needs a failing block device; os.fsync is replaced here.)"""
+        sink = make(tmp_path, compression="none")
+        await sink.write(events(2))
+        real_fsync = os.fsync
+
+        def failing_fsync(fd: int) -> None:
+            raise OSError(errno.EIO, "Input/output error")
+
+        monkeypatch.setattr(os, "fsync", failing_fsync)
+        with pytest.raises(RetryableSinkError, match=r"Input/output error \(EIO\)"):
+            await sink.sync()
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        await sink.write(events(1))
+        with pytest.raises(RetryableSinkError, match="a restart writes it again"):
+            await sink.sync()
+        await sink.close()
+        restarted = make(tmp_path, compression="none")
+        await restarted.write(events(1))
+        await restarted.sync()
+        await restarted.close()

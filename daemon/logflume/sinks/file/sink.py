@@ -4,11 +4,18 @@ Acknowledgement: a batch is acknowledged once written to the kernel (it survives
 daemon); before checkpoints are written the app calls :meth:`sync`, which fsyncs what was written,
 so a checkpoint never covers data a power loss could take back (``fsync: checkpoint``).
 
-Faults: a write that fails (full disk, I/O error) leaves its file as it was (see
-:mod:`~logflume.sinks.file.output`) and is retried by the runner, so output resumes without a torn
-or a repeated line once space returns. Rotation, compression and closing are retried later; each
-kind of failure is logged once until it works again. Retention and leftover compression only
-touch files the path template produced (:mod:`~logflume.sinks.file.naming`).
+Faults: a write that fails (full disk, I/O error) leaves its file as it was
+(:class:`~logflume.fsutil.AppendFile`: the partial batch is truncated away) and is retried by the
+runner, so output resumes without a torn or a repeated line once space returns; when a batch spans
+several sources, the ones written are not sent again. A torn last line a crash left is cut off at
+start and whenever a file is reopened. Rotation, closing and compression that fail are tried again
+later; each kind of failure is logged once until it works again. Retention and leftover
+compression only touch files the path template produced (:mod:`~logflume.sinks.file.naming`).
+
+A failed fsync is different: Linux may already have dropped the pages it could not write, and a
+later fsync succeeds without them. So after one, :meth:`FileSink.sync` fails until the daemon
+restarts: no checkpoint passes data that may be gone, and the restart writes it again from the
+last checkpoint.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import orjson
 from logflume import digest
 from logflume.errors import DigestError, RetryableSinkError
 from logflume.events import META_KEY, Event
-from logflume.fsutil import WriteFaults, repair_tail
+from logflume.fsutil import WriteFaults, describe, repair_tail
 from logflume.sinks.base import ACCEPTED, WriteResult
 from logflume.sinks.file.config import FileSinkConfig
 from logflume.sinks.file.naming import ROTATED, Template
@@ -99,6 +106,7 @@ class FileSink:
         self._uncompressed_lock = threading.Lock()
         self._compress_retry_at = 0.0
         self._rotation_faults = WriteFaults(log, "rotated file", config.name)
+        self._fsync_failure: str | None = None  # set by the first failed fsync, for good
         self._compression_faults = WriteFaults(log, "compressed file", config.name)
 
     async def open(self) -> None:
@@ -183,7 +191,7 @@ class FileSink:
 
         Every step that can fail comes before the handle is given up, so a failure leaves it open.
         """
-        os.fsync(handle.fd)
+        self._fsync(handle.fd, handle.path)
         target = handle.path
         if rotate:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -265,7 +273,24 @@ class FileSink:
                 for sidecar in digest.sidecars_of(Path(path)):
                     sidecar.unlink(missing_ok=True)
 
+    def _fsync(self, fd: int, path: str) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            self._fsync_failed(path, exc)
+            raise
+
+    def _fsync_failed(self, path: str, exc: OSError) -> None:
+        if self._fsync_failure is None:
+            self._fsync_failure = f"{_failure(exc, path)} at fsync; a restart writes it again"
+            log.error(
+                "Fsync failed; checkpoints stop here until a restart writes the data again",
+                extra={"path": path, "sink": self.name, **describe(exc)},
+            )
+
     async def sync(self) -> None:
+        if self._fsync_failure is not None:
+            raise RetryableSinkError(self._fsync_failure)
         now = time.time()
         current = set(self._current.values())
         for handle in list(self._files.values()):
@@ -283,10 +308,11 @@ class FileSink:
             handle.dirty = False
         try:
             await asyncio.to_thread(_fsync_all, fds)
-        except OSError:
+        except OSError as exc:
             for handle in dirty:
                 handle.dirty = True
-            raise
+            self._fsync_failed(exc.filename or self.config.path, exc)
+            raise RetryableSinkError(_failure(exc, self.config.path)) from exc
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close_all)

@@ -87,14 +87,17 @@ class TestFileSink:
             await sink.write(events(1))
 
     async def test_leftover_rotated_file_is_compressed_on_open(self, tmp_path: Path) -> None:
-        """A rotated file a crash left uncompressed is compressed at the next start."""
+        """A rotated file a crash left uncompressed is compressed at the next start, and the
+        half-written archive of its interrupted compression is deleted."""
         (tmp_path / "proxy").mkdir()
         leftover = tmp_path / "proxy" / "2026.jsonl.20261127T101010.000000001"
         leftover.write_bytes(b'{"i":1}\n')
+        half = tmp_path / "proxy" / "2026.jsonl.20261127T101010.000000002.gz.tmp"
+        half.write_bytes(b"\x1f\x8b")
         sink = make(tmp_path)
         await sink.open()
         await sink.close()
-        assert not leftover.exists()
+        assert (False, False) == (leftover.exists(), half.exists())
         assert read_all(tmp_path / "proxy") == [{"i": 1}]
 
 

@@ -113,9 +113,13 @@ class FileSink:
         await asyncio.to_thread(self._recover)
 
     def _recover(self) -> None:
-        """After a crash: cut torn last lines off the files that were being written, and compress
-        rotated files left uncompressed (renamed, not yet gzipped). Only this template's files."""
+        """After a crash: cut torn last lines off the files that were being written, compress
+        rotated files left uncompressed (renamed, not yet gzipped) and delete half-written
+        archives. Only this template's files."""
         for path in glob.glob(self.template.glob(None)):
+            if path.endswith(".gz.tmp") and self.template.owns(path[: -len(".gz.tmp")], None):
+                Path(path).unlink(missing_ok=True)  # its plain file is still there
+                continue
             if path.endswith(".gz") or not self.template.owns(path, None):
                 continue
             if ROTATED.search(path):

@@ -375,27 +375,35 @@ class Daemon:
             if not due:
                 return
             snapshots = [(source, source.snapshot()) for source in due]
-            for runner in self.all_runners():
-                try:
-                    await runner.sync()
-                except Exception as exc:  # a sink that cannot sync must not advance the checkpoint
-                    if runner.name not in self._sync_failing:  # once, not every interval
-                        self._sync_failing.add(runner.name)
-                        log.warning("Sink sync failed", extra={"sink": runner.name, "error": str(exc)})
-                    for source in due:
-                        source.mark_dirty()
+            unsaved = set(due)
+            try:
+                if not await self._sync_for_checkpoints():
                     return
-                if runner.name in self._sync_failing:
-                    self._sync_failing.discard(runner.name)
-                    log.info("Sink sync works again", extra={"sink": runner.name})
-            if not await asyncio.to_thread(self.dead_letters.sync):
-                # A dead letter is not on disk yet: no checkpoint may pass its input.
-                for source in due:
+                for source, snapshot in snapshots:
+                    if await asyncio.to_thread(source.save_checkpoints, snapshot):
+                        self.checkpoint_times[source.name] = now
+                        unsaved.discard(source)
+            finally:
+                # Not saved (a sink or the dead letters could not sync, the disk refused, or this
+                # was cancelled by a shutdown): the next save must not think there is nothing new.
+                for source in unsaved:
                     source.mark_dirty()
-                return
-            for source, snapshot in snapshots:
-                if await asyncio.to_thread(source.save_checkpoints, snapshot):
-                    self.checkpoint_times[source.name] = now
+
+    async def _sync_for_checkpoints(self) -> bool:
+        """Make what every sink accepted and every dead letter durable; False when that failed."""
+        for runner in self.all_runners():
+            try:
+                await runner.sync()
+            except Exception as exc:  # a sink that cannot sync must not advance the checkpoint
+                if runner.name not in self._sync_failing:  # once, not every interval
+                    self._sync_failing.add(runner.name)
+                    log.warning("Sink sync failed", extra={"sink": runner.name, "error": str(exc)})
+                return False
+            if runner.name in self._sync_failing:
+                self._sync_failing.discard(runner.name)
+                log.info("Sink sync works again", extra={"sink": runner.name})
+        # False while a dead letter is not on disk: no checkpoint may pass its input.
+        return await asyncio.to_thread(self.dead_letters.sync)
 
     # -- reload -------------------------------------------------------------------------------
 

@@ -13,9 +13,13 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 FILLER = ".filler"
+
+# The small_disk fixture: mounts a tmpfs of the given size on the directory and returns it.
+Mount = Callable[[Path, int], Path]
 
 
 def mount_tmpfs(directory: Path, size: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -25,11 +24,10 @@ from logflume.sinks.runner import SinkRunner
 from logflume.sources.config import SourceConfig
 from logflume.sources.state import FileState
 from logflume.sources.tail import FileSource
-from tests.faults.disks import fill, free
+from tests.faults.disks import Mount, fill, free
 from tests.sinks.runner_fakes import AckLog, FakeSink, make_config, make_events, numbers
 from tests.waiting import until
 
-Mount = Callable[[Path, int], Path]
 SIZE = 256 * 1024
 
 

@@ -24,14 +24,14 @@ from tests.daemonproc import (
     request_ids,
     write_config,
 )
-from tests.faults.procs import UnprivilegedDaemon, require_setpriv
-from tests.faults.test_disk_full_daemon import (
+from tests.faults.helpers import (
     assert_whole_lines,
     delivered,
     ids,
     port_of,
     records,
 )
+from tests.faults.procs import UnprivilegedDaemon, require_setpriv
 from tests.ops.helpers import log_records, metric
 from tests.waiting import wait_for
 

@@ -26,8 +26,9 @@ from logflume import selflog
 from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.config import Config, load_config
 from logflume.deadletter import DeadLetterFile
-from logflume.errors import ConfigError, LogflumeError
+from logflume.errors import EXIT_CONFIG, ConfigError, LogflumeError, StateFileError
 from logflume.events import Batch, RawChunk
+from logflume.fsutil import WriteFaults, os_error
 from logflume.ops.health import LoopMonitor, ProgressMonitor
 from logflume.ops.http import OpsServer
 from logflume.ops.notify import Notifier
@@ -43,6 +44,7 @@ from logflume.sinks.registry import SinkContext, build_sink
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.config import SourceConfig
 from logflume.sources.tail import FileSource
+from logflume.statelock import StateLock
 
 log = logging.getLogger("logflume.app")
 
@@ -64,6 +66,9 @@ class Daemon:
         self.stats = PipelineStats()
         self.queue: asyncio.Queue[RawChunk] = asyncio.Queue(maxsize=config.queue_chunks)
         self.dead_letters = DeadLetterFile(config.dead_letter_path())
+        self.state_lock = StateLock(config.state_dir)
+        self._stage_state_faults: dict[str, WriteFaults] = {}
+        self._sync_failing: set[str] = set()  # sinks whose last sync failed (logged once)
         self.context = SinkContext(state_dir=config.state_dir, host=socket.gethostname())
         self.sources: dict[str, FileSource] = {}
         self.parsers: dict[str, Parser] = {}
@@ -122,10 +127,22 @@ class Daemon:
     def stage_names(self) -> list[str]:
         return ["parse", *(stage.name for stage in self.chain.stages)]
 
+    def write_faults(self) -> list[tuple[str, str, WriteFaults]]:
+        """(kind, name, faults) of every writer of local state: what failed writes are counted by."""
+        faults = [("dead_letter", "", self.dead_letters.faults)]
+        faults += [("checkpoint", name, source.checkpoint_faults) for name, source in self.sources.items()]
+        for runner in self.all_runners():
+            if runner.disk_faults is not None:
+                faults.append(("disk_buffer", runner.name, runner.disk_faults))
+        faults += [("stage_state", name, f) for name, f in self._stage_state_faults.items()]
+        return faults
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        # Before anything in state_dir is touched: a second daemon must not even repair files.
+        self.state_lock.acquire()
         self.dead_letters.open()
         self._failure = asyncio.get_running_loop().create_future()
         for source in self.sources.values():
@@ -208,13 +225,18 @@ class Daemon:
         await self.alerts.stop(min(5.0, self.config.shutdown_timeout))
         self.dead_letters.close()
         log.info("Stopped", extra={"events": self.stats.events_out, "dead_letters": self.dead_letters.count})
+        self.state_lock.release()
 
     def abort(self) -> None:
         """Second signal: stop now, keeping only checkpoints of what was acknowledged.
 
         Acknowledged means written to the kernel (file sink), accepted by the backend, or fsync'd
         to a disk buffer: all of it survives the process, so these checkpoints lose nothing.
+        Not while dead letters are held in memory (the disk refused them): their input must be
+        read again.
         """
+        if self.dead_letters.held:
+            return
         for source in self.sources.values():
             if source.checkpoint_due():
                 source.save_checkpoints()
@@ -288,6 +310,10 @@ class Daemon:
         if batch.dead:
             self.dead_letters.write(batch.dead)
             self.stats.dead_letters += len(batch.dead)
+        if self.dead_letters.held:
+            # The disk refused dead letters: hand nothing on (the readers pause behind the queue)
+            # until they are written, so no acknowledgement passes a dead letter held in memory.
+            await self.dead_letters.drain()
         if batch.alerts:
             fired = self.stats.alerts_fired
             for alert in batch.alerts:
@@ -320,14 +346,23 @@ class Daemon:
                 last_state_save = time.monotonic()
 
     def save_stage_state(self) -> None:
-        """Persist detector state of the stages that keep any (restored when they are built)."""
+        """Persist detector state of the stages that keep any (restored when they are built).
+
+        A save the disk refuses is logged once, counted and tried again at the next save.
+        """
         for stage in self.chain.stages:
             save = getattr(stage, "save_state", None)
-            if save is not None:
-                try:
-                    save()
-                except OSError as exc:
-                    log.warning("Cannot save stage state", extra={"stage": stage.name, "error": str(exc)})
+            if save is None:
+                continue
+            faults = self._stage_state_faults.get(stage.name)
+            if faults is None:
+                faults = self._stage_state_faults[stage.name] = WriteFaults(log, "stage state", stage.name)
+            try:
+                save()
+            except (OSError, LogflumeError) as exc:
+                faults.failed(self.config.state_dir, os_error(exc))
+            else:
+                faults.succeeded()
 
     async def save_checkpoints(self, sources: list[FileSource] | None = None) -> None:
         """Make every sink's accepted data durable, then record the acknowledged offsets (of
@@ -342,18 +377,35 @@ class Daemon:
             if not due:
                 return
             snapshots = [(source, source.snapshot()) for source in due]
-            for runner in self.all_runners():
-                try:
-                    await runner.sync()
-                except Exception as exc:  # a sink that cannot sync must not advance the checkpoint
-                    log.warning("Sink sync failed", extra={"sink": runner.name, "error": str(exc)})
-                    for source in due:
-                        source.mark_dirty()
+            unsaved = set(due)
+            try:
+                if not await self._sync_for_checkpoints():
                     return
-            await asyncio.to_thread(self.dead_letters.sync)
-            for source, snapshot in snapshots:
-                await asyncio.to_thread(source.save_checkpoints, snapshot)
-                self.checkpoint_times[source.name] = now
+                for source, snapshot in snapshots:
+                    if await asyncio.to_thread(source.save_checkpoints, snapshot):
+                        self.checkpoint_times[source.name] = now
+                        unsaved.discard(source)
+            finally:
+                # Not saved (a sink or the dead letters could not sync, the disk refused, or this
+                # was cancelled by a shutdown): the next save must not think there is nothing new.
+                for source in unsaved:
+                    source.mark_dirty()
+
+    async def _sync_for_checkpoints(self) -> bool:
+        """Make what every sink accepted and every dead letter durable; False when that failed."""
+        for runner in self.all_runners():
+            try:
+                await runner.sync()
+            except Exception as exc:  # a sink that cannot sync must not advance the checkpoint
+                if runner.name not in self._sync_failing:  # once, not every interval
+                    self._sync_failing.add(runner.name)
+                    log.warning("Sink sync failed", extra={"sink": runner.name, "error": str(exc)})
+                return False
+            if runner.name in self._sync_failing:
+                self._sync_failing.discard(runner.name)
+                log.info("Sink sync works again", extra={"sink": runner.name})
+        # False while a dead letter is not on disk: no checkpoint may pass its input.
+        return await asyncio.to_thread(self.dead_letters.sync)
 
     # -- reload -------------------------------------------------------------------------------
 
@@ -571,6 +623,13 @@ async def run_daemon(config: Config, config_path: str | None = None) -> int:
         loop.add_signal_handler(sig, handler)
     beat = asyncio.create_task(monitor.run(), name="loop-monitor")
     try:
+        try:
+            # First: a second daemon on the same state_dir (often with the same config, so the
+            # same HTTP address) must be told that, not that the address is taken.
+            daemon.state_lock.acquire()
+        except (LogflumeError, OSError) as exc:
+            log.error("Cannot start", extra={"error": str(exc)})
+            return 1
         if server is not None:
             try:
                 await server.start()
@@ -582,6 +641,9 @@ async def run_daemon(config: Config, config_path: str | None = None) -> int:
                 return 1
         try:
             await daemon.start()
+        except StateFileError as exc:
+            log.error("Cannot start", extra={"error": str(exc)})
+            return EXIT_CONFIG
         except (LogflumeError, OSError) as exc:
             log.error("Cannot start", extra={"error": str(exc)})
             return 1

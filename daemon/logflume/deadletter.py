@@ -3,10 +3,17 @@
 One JSON object per line: ``{"time", "source", "file", "offset", "reason", "raw"}``. Written to
 the kernel before the batch they came from is acknowledged, and fsynced with the checkpoints, so
 a bad line is never lost either.
+
+When the disk refuses a write (full, failing), the letters are held in memory, in order, and the
+write is retried: the processor waits for them (:meth:`DeadLetterFile.drain`) before it hands on
+another batch, which backs the pipeline up to the readers, and no checkpoint is saved while any is
+held (:meth:`DeadLetterFile.sync` says so). A write cut short is truncated away, so the file never
+holds half a record; a torn last record a crash left is cut off when the file is opened.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -16,8 +23,14 @@ from pathlib import Path
 import orjson
 
 from logflume.events import DeadLetter
+from logflume.fsutil import AppendFile, WriteFaults
 
 log = logging.getLogger("logflume.deadletter")
+
+# Waits between attempts to write held dead letters: short at first (space often returns soon),
+# bounded so a recovered disk is noticed within seconds.
+RETRY_INITIAL_SECONDS = 0.1
+RETRY_MAX_SECONDS = 5.0
 
 
 class DeadLetterFile:
@@ -25,15 +38,23 @@ class DeadLetterFile:
         self.path = path
         self.count = 0
         self.by_reason: dict[str, int] = {}
-        self._fd: int | None = None
+        self.faults = WriteFaults(log, "dead letters")
+        self._file: AppendFile | None = None
+        self._held: list[bytes] = []  # encoded records the disk has not taken yet, oldest first
+        self._held_records = 0
         self._dirty = False
         self._lock = threading.Lock()  # written from the loop and from sink threads
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._file = AppendFile.open(str(self.path), 0o640)
+
+    @property
+    def held(self) -> int:
+        """Dead letters waiting for the disk to take them."""
+        return self._held_records
 
     def write(self, letters: list[DeadLetter]) -> None:
+        """Write ``letters``; when the disk refuses, hold them (see :attr:`held`) and never raise."""
         if not letters:
             return
         now = time.time()
@@ -52,27 +73,73 @@ class DeadLetterFile:
             lines.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
             kind = letter.reason.split(":", 1)[0]
             self.by_reason[kind] = self.by_reason.get(kind, 0) + 1
-        data = b"".join(lines)
         with self._lock:
-            if self._fd is None:
-                self.open()
-            assert self._fd is not None
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
-            self._dirty = True
+            self._held.append(b"".join(lines))
+            self._held_records += len(letters)
             self.count += len(letters)
+            self._flush_locked()
         log.debug("Dead-lettered", extra={"count": len(letters)})
 
-    def sync(self) -> None:
+    def flush(self) -> bool:
+        """Try to write what is held; True when nothing is held any more."""
         with self._lock:
-            if self._fd is not None and self._dirty:
-                os.fsync(self._fd)
+            return self._flush_locked()
+
+    def _flush_locked(self) -> bool:
+        if not self._held:
+            return True
+        data = b"".join(self._held)
+        try:
+            if self._file is None:
+                self.open()
+            assert self._file is not None
+            self._file.append(data)
+        except OSError as exc:
+            self._held = [data]
+            self.faults.failed(self.path, exc)
+            return False
+        self._held = []
+        self._held_records = 0
+        self._dirty = True
+        self.faults.succeeded()
+        return True
+
+    async def drain(self) -> None:
+        """Return once nothing is held, retrying the write with backoff meanwhile."""
+        delay = RETRY_INITIAL_SECONDS
+        while self._held:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            await asyncio.to_thread(self.flush)
+
+    def sync(self) -> bool:
+        """Make every dead letter durable; False when some are still held or fsync failed (then no
+        checkpoint may be saved: it could cover input whose dead letter is not on disk)."""
+        with self._lock:
+            if not self._flush_locked():
+                return False
+            if self._file is not None and self._dirty:
+                try:
+                    os.fsync(self._file.fd)
+                except OSError as exc:
+                    self.faults.failed(self.path, exc)
+                    return False
                 self._dirty = False
+            return True
 
     def close(self) -> None:
         with self._lock:
-            if self._fd is not None:
-                os.fsync(self._fd)
-                os.close(self._fd)
-                self._fd = None
+            self._flush_locked()
+            if self._held_records:
+                # No checkpoint was saved past their input (sync failed), so it is read again.
+                log.error(
+                    "Dead letters not written; their input is read again at the next start",
+                    extra={"path": str(self.path), "count": self._held_records},
+                )
+            if self._file is not None:
+                try:
+                    os.fsync(self._file.fd)
+                except OSError as exc:
+                    self.faults.failed(self.path, exc)
+                self._file.close()
+                self._file = None

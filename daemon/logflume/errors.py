@@ -6,6 +6,8 @@
     ├── MappingError           a source mapping that cannot compile, or one event it cannot convert
     ├── SourceError            a source cannot open or read what it was given
     ├── CheckpointError        the checkpoint store cannot be read or written
+    │   └── StateFileError         a state file holds something impossible (corrupt, negative offset)
+    ├── StateLockedError       another daemon holds the state_dir's lock
     ├── SinkError              a sink failed to deliver
     │   ├── RetryableSinkError     transient: connection, timeout, 429, 5xx — retried with backoff
     │   └── FatalSinkError         permanent: auth, bad request — the runner stops retrying
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 # Exit codes of every command.
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_CONFIG = 2  # the config file is invalid
+EXIT_CONFIG = 2  # the config file is invalid, or a state file (checkpoint) is impossible
 
 
 class LogflumeError(Exception):
@@ -81,6 +83,18 @@ class SourceError(LogflumeError):
 
 class CheckpointError(LogflumeError):
     """The checkpoint store could not be read or written."""
+
+
+class StateFileError(CheckpointError):
+    """A checkpoint file that cannot be right (not JSON, another version, a negative offset…).
+
+    The daemon refuses to start rather than guess: starting over could skip data (``read_from:
+    end``) or send everything again. The message names the file and the value.
+    """
+
+
+class StateLockedError(LogflumeError):
+    """The state_dir is locked by another running daemon (two would corrupt each other's state)."""
 
 
 class SinkError(LogflumeError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import orjson
@@ -164,6 +166,40 @@ class TestDiskBuffer:
         disk.close()
         (tmp_path / POINTER_FILE).write_bytes(b"{not json")
         assert _read_all(_opened(tmp_path)) == [0, 1]
+
+    def test_impossible_pointer_replays_from_the_oldest_segment(self, tmp_path: Path) -> None:
+        """A pointer with a negative or non-integer position is treated as unreadable, never used."""
+        disk = _opened(tmp_path)
+        disk.append(_records(make_events(0, 1), make_events(1, 1)))
+        disk.close()
+        for pointer in ({"segment": 1, "offset": -40}, {"segment": "1", "offset": 0}):
+            (tmp_path / POINTER_FILE).write_bytes(orjson.dumps({"version": 1, **pointer}))
+            reopened = _opened(tmp_path)
+            [segment] = reopened.segment_files()[:1]
+            assert (2, segment.stat().st_size) == (reopened.stored_events, reopened.stored_bytes)
+            reopened.close()
+
+    def test_record_that_is_not_a_batch_is_handed_out_as_bad_and_passed(self, tmp_path: Path) -> None:
+        """A record with a valid checksum whose payload is no array of events comes back as a bad
+        record (path, offset, payload, reason) beside the good events, and completing the batch
+        moves past it like any other record."""
+        disk = _opened(tmp_path)
+        disk.append(_records(make_events(0, 2)))
+        payload = b'{"not": "a batch"}'
+        head = struct.pack("<II", len(payload), 1)
+        bad_record = head + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head))) + payload
+        disk.append([(bad_record, 1), *_records(make_events(2, 2))])
+        batch = disk.read(1000, 1 << 20)
+        assert batch is not None
+        [segment] = disk.segment_files()
+        bad = [(b.path, b.offset, b.payload, b.reason) for b in batch.bad]
+        offset = len(encode_record(make_events(0, 2)))
+        reason = "payload is a JSON dict, not an array of events"
+        assert ([0, 1, 2, 3], [(str(segment), offset, payload, reason)]) == (numbers(batch.events), bad)
+        disk.complete(batch)
+        assert (0, 0, None) == (disk.stored_events, disk.stored_bytes, disk.read(1000, 1 << 20))
+        disk.close()
+        assert [] == _read_all(_opened(tmp_path))
 
     def test_pointer_is_replaced_atomically(self, tmp_path: Path) -> None:
         """The pointer is written through a temp file that never remains, and names a record boundary."""

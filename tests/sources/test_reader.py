@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from pathlib import Path
 
+import orjson
 import pytest
 
-from logflume.errors import CheckpointError
+from logflume.errors import CheckpointError, StateFileError
 from logflume.events import Ack
 from logflume.sources.checkpoint import CheckpointStore, FileCheckpoint
 from logflume.sources.fingerprint import fingerprint_bytes, fingerprint_path
@@ -93,8 +95,46 @@ class TestCheckpointStore:
     def test_corrupt_is_an_error(self, tmp_path: Path) -> None:
         """A corrupt checkpoint file is reported, not silently ignored (that would re-read everything)."""
         (tmp_path / "s.json").write_text("{not json")
-        with pytest.raises(CheckpointError, match="corrupt"):
+        with pytest.raises(StateFileError, match=r"s\.json: not JSON"):
             CheckpointStore(tmp_path / "s.json").load()
+
+    @pytest.mark.parametrize(
+        ("field", "value", "complaint"),
+        [
+            ("offset", -1, r"files\.fp\.offset must be a non-negative integer, not -1"),
+            ("offset", "12", r"files\.fp\.offset must be a non-negative integer, not '12'"),
+            ("offset", True, r"files\.fp\.offset must be a non-negative integer, not True"),
+            ("offset", 1.5, r"files\.fp\.offset must be a non-negative integer, not 1\.5"),
+            ("ino", None, r"files\.fp\.ino must be a non-negative integer, not None"),
+            ("path", "", r"files\.fp\.path must be a non-empty string"),
+            ("updated", "yesterday", r"files\.fp\.updated must be a non-negative number"),
+        ],
+    )
+    def test_impossible_value_is_an_error_naming_file_and_entry(
+        self, tmp_path: Path, field: str, value: object, complaint: str
+    ) -> None:
+        """An impossible value (negative or non-integer offset, missing path…) is refused with the
+        file and the entry named, never used."""
+        entry = {"path": "/l/a.log", "dev": 1, "ino": 2, "offset": 300, "updated": 1.5, field: value}
+        (tmp_path / "s.json").write_bytes(orjson.dumps({"version": 1, "files": {"fp": entry}}))
+        expected = rf"impossible checkpoint file {re.escape(str(tmp_path))}/s\.json: {complaint}"
+        with pytest.raises(StateFileError, match=expected):
+            CheckpointStore(tmp_path / "s.json").load()
+
+    def test_missing_or_unknown_fields_are_errors(self, tmp_path: Path) -> None:
+        """An entry without an offset, or with fields the store never writes, is refused."""
+        (tmp_path / "s.json").write_bytes(
+            orjson.dumps({"version": 1, "files": {"fp": {"path": "/l", "dev": 1, "ino": 2, "updated": 1}}})
+        )
+        with pytest.raises(StateFileError, match=r"files\.fp has fields"):
+            CheckpointStore(tmp_path / "s.json").load()
+
+    def test_unreadable_is_not_a_state_file_error(self, tmp_path: Path) -> None:
+        """A checkpoint path that cannot be read (here: a directory) is an I/O error, not bad content."""
+        (tmp_path / "s.json").mkdir()
+        with pytest.raises(CheckpointError, match="cannot read checkpoints") as caught:
+            CheckpointStore(tmp_path / "s.json").load()
+        assert not isinstance(caught.value, StateFileError)
 
     def test_no_temp_file_left(self, tmp_path: Path) -> None:
         """The temp file of the atomic write is renamed away."""

@@ -102,6 +102,25 @@ class DaemonCollector(Collector):
         for reason, count in sorted(view.dead_letters.by_reason.items()):
             dead.add_metric([reason], count)
         yield dead
+        yield GaugeMetricFamily(
+            "logflume_dead_letters_held",
+            "Dead letters the disk refused, held in memory (the pipeline waits for them).",
+            value=view.dead_letters.held,
+        )
+        labels = ["kind", "component"]
+        errors = CounterMetricFamily(
+            "logflume_state_write_errors",
+            "Failed writes of local state (checkpoint, dead_letter, disk_buffer, stage_state), "
+            "e.g. a full state_dir; each is retried.",
+            labels=labels,
+        )
+        failing = GaugeMetricFamily(
+            "logflume_state_write_failing", "1 while the latest write of this state failed.", labels=labels
+        )
+        for kind, name, faults in view.write_faults():
+            errors.add_metric([kind, name], faults.errors)
+            failing.add_metric([kind, name], 1.0 if faults.failing else 0.0)
+        yield from (errors, failing)
         reloads = CounterMetricFamily(
             "logflume_reloads", "Config reloads (SIGHUP), by result.", labels=["result"]
         )
@@ -131,6 +150,16 @@ class DaemonCollector(Collector):
         files_open = GaugeMetricFamily(
             "logflume_source_files_open", "Files followed right now.", labels=label
         )
+        unreadable = GaugeMetricFamily(
+            "logflume_source_files_unreadable",
+            "Matching files that could not be read at the last scan (permissions, I/O errors).",
+            labels=label,
+        )
+        open_errors = CounterMetricFamily(
+            "logflume_source_open_errors",
+            "Failed attempts to read a matching file (each scan tries again).",
+            labels=label,
+        )
         in_flight = GaugeMetricFamily(
             "logflume_source_chunks_in_flight",
             "Chunks read but not yet accepted by every sink.",
@@ -150,6 +179,8 @@ class DaemonCollector(Collector):
         now = time.time()
         for name, source in sorted(view.sources.items()):
             files_open.add_metric([name], source.stats.files_open)
+            unreadable.add_metric([name], len(source.unreadable))
+            open_errors.add_metric([name], source.stats.open_errors)
             in_flight.add_metric([name], source.in_flight())
             saved = view.checkpoint_times.get(name)
             if saved is not None:
@@ -159,7 +190,7 @@ class DaemonCollector(Collector):
                     offset.add_metric([name, state.path], state.read_offset)
             for path, behind in sorted(source.lag_bytes().items()):
                 lag.add_metric([name, path], behind)
-        yield from (files_open, in_flight, age, offset, lag)
+        yield from (files_open, unreadable, open_errors, in_flight, age, offset, lag)
 
     def _stages(self) -> Iterator[Metric]:
         label = ["stage"]

@@ -15,6 +15,7 @@ from typing import Protocol
 from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.deadletter import DeadLetterFile
 from logflume.events import RawChunk
+from logflume.fsutil import WriteFaults
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.tail import FileSource
 
@@ -96,3 +97,6 @@ class DaemonView(Protocol):
 
     def stage_names(self) -> Sequence[str]:
         """Names of the stages a tap can follow, in order (``parse`` first)."""
+
+    def write_faults(self) -> Sequence[tuple[str, str, WriteFaults]]:
+        """(kind, name, failures) of every writer of local state (checkpoints, dead letters, …)."""

@@ -14,12 +14,21 @@ write are sent again (at-least-once). A crash in the middle of an append leaves 
 the end of the newest segment: the checksum finds it on open and the tail is skipped, keeping every
 record before it. Because each open starts a new segment, a torn tail is never appended to.
 
+Faults. An append the disk refuses (full, failing) is truncated away and its segment sealed, so a
+retry never writes after a partial record, and the caller gets the OSError (its events stay
+unacknowledged and are retried). A pointer that cannot be replaced is kept in memory and written
+again later (after a crash meanwhile, more is replayed: duplicates, never a loss). A record whose
+checksum is valid but whose payload is not an array of events (written by something else, or
+by a bug) is handed out as a :class:`BadRecord` for the dead-letter file instead of wedging the
+reader. Failures are logged once until writing works again (:attr:`DiskBuffer.faults`).
+
 The class is synchronous and not thread-safe: the runner calls it from worker threads, one call
 at a time, so the event loop never waits for an fsync.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -32,7 +41,7 @@ from typing import Any
 import orjson
 
 from logflume.events import Event
-from logflume.fsutil import atomic_write, fsync_dir
+from logflume.fsutil import WriteFaults, atomic_write, fsync_dir, write_all
 
 log = logging.getLogger("logflume.sinks.buffer")
 
@@ -57,6 +66,16 @@ class _Segment:
     base: int = 0  # where counting starts: the pointer's offset for the segment it names at open
 
 
+@dataclass(frozen=True, slots=True)
+class BadRecord:
+    """A record with a valid checksum whose payload is not an array of events."""
+
+    path: str
+    offset: int
+    payload: bytes
+    reason: str
+
+
 @dataclass(eq=False, slots=True)
 class ReadBatch:
     """Records handed out for delivery; pass it back to :meth:`DiskBuffer.complete` once delivered.
@@ -67,9 +86,10 @@ class ReadBatch:
     """
 
     events: list[Event]
-    count: int
+    count: int  # events the records' headers count (what the buffer's totals hold for them)
     nbytes: int
     end: tuple[int, int]
+    bad: list[BadRecord]
     done: bool = False
 
 
@@ -97,6 +117,8 @@ class DiskBuffer:
         self.unread_bytes = 0  # of those, not yet handed out by read()
         self.unread_events = 0
         self.skipped_bytes = 0  # damaged data found and skipped since open
+        self.faults = WriteFaults(log, "disk buffer", directory.name)
+        self._pointer_stale = False  # the pointer on disk lags behind the commit position
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -135,7 +157,10 @@ class DiskBuffer:
         path = self.directory / POINTER_FILE
         try:
             data: Any = orjson.loads(path.read_bytes())
-            return int(data["segment"]), int(data["offset"])
+            segment, offset = data["segment"], data["offset"]
+            if not all(type(v) is int and v >= 0 for v in (segment, offset)):
+                raise ValueError(f"impossible position {segment!r}, {offset!r}")
+            return segment, offset
         except FileNotFoundError:
             return None
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -170,29 +195,39 @@ class DiskBuffer:
     # -- writing -----------------------------------------------------------------------------
 
     def append(self, records: list[tuple[bytes, int]]) -> None:
-        """Write encoded records (with their event counts) and fsync them."""
+        """Write encoded records (with their event counts) and fsync them.
+
+        Raises OSError when the disk refuses; then nothing of ``records`` is kept (see the module
+        docstring), and the caller retries later.
+        """
         if not records:
             return
         if self._write is not None and self._write.size >= self.max_segment_bytes:
             self._close_write()
-        created = False
-        if self._write is None:
-            number = self._next_number
-            self._next_number += 1
-            path = self.directory / _segment_name(number)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._write, self._write_fd = _Segment(number, 0, 0), fd
-            self._segments[number] = self._write
-            created = True
-        assert self._write_fd is not None
         data = b"".join(record for record, _ in records)
-        view = memoryview(data)
-        while view:
-            written = os.write(self._write_fd, view)
-            view = view[written:]
-        os.fsync(self._write_fd)
-        if created:
-            fsync_dir(self.directory)
+        path = self.directory / _segment_name(self._next_number)
+        try:
+            created = False
+            if self._write is None:
+                number = self._next_number
+                self._next_number += 1
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                self._write, self._write_fd = _Segment(number, 0, 0), fd
+                self._segments[number] = self._write
+                created = True
+            assert self._write_fd is not None
+            path = self.directory / _segment_name(self._write.number)
+            write_all(self._write_fd, data)
+            os.fsync(self._write_fd)
+            if created:
+                fsync_dir(self.directory)
+        except OSError as exc:
+            self.faults.failed(path, exc)
+            self._abandon_write()
+            raise
+        self.faults.succeeded()
+        if self._pointer_stale:
+            self._write_pointer()
         events = sum(count for _, count in records)
         self._write.size += len(data)
         self._write.events += events
@@ -207,12 +242,28 @@ class DiskBuffer:
             os.close(self._write_fd)
         self._write, self._write_fd = None, None
 
+    def _abandon_write(self) -> None:
+        """After a failed append: cut what it wrote and seal the segment, so the next append starts
+        a new one and never follows a partial record (even when the truncation failed too)."""
+        segment, fd = self._write, self._write_fd
+        if segment is None or fd is None:
+            return
+        # If this fails too, the tail past segment.size is never read, and a scan after a restart
+        # stops there (a sealed segment is never appended to again).
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, segment.size)
+        if segment.size == 0:
+            self._delete(segment.number)
+        else:
+            self._close_write()
+
     # -- reading and delivery ----------------------------------------------------------------
 
     def read(self, max_events: int, max_bytes: int) -> ReadBatch | None:
         """The next records, up to the limits (at least one record); None when all are handed out."""
         events: list[Event] = []
-        nbytes = 0
+        bad: list[BadRecord] = []
+        counted = nbytes = 0
         while self.unread_events or self.unread_bytes:
             self._advance_read()
             number, offset = self._read
@@ -222,22 +273,30 @@ class DiskBuffer:
             fd = self._read_fd_for(number)
             head = os.pread(fd, HEADER.size, offset)
             length, count, crc = HEADER.unpack(head) if len(head) == HEADER.size else (0, 0, -1)
-            if events and (len(events) + count > max_events or nbytes + HEADER.size + length > max_bytes):
+            if counted and (counted + count > max_events or nbytes + HEADER.size + length > max_bytes):
                 break
             payload = os.pread(fd, length, offset + HEADER.size)
             if len(payload) < length or zlib.crc32(payload, zlib.crc32(head[:8])) != crc:
                 self._skip_damaged(segment, offset)
                 continue
-            events.extend(orjson.loads(payload))
+            decoded, why = _decode(payload)
+            if decoded is None:
+                path = str(self.directory / _segment_name(number))
+                log.error("Disk buffer record is not a batch; dead-lettering it",
+                          extra={"path": path, "offset": offset, "reason": why})
+                bad.append(BadRecord(path, offset, payload, why))
+            else:
+                events.extend(decoded)
+            counted += count
             size = HEADER.size + length
             nbytes += size
             self._read = (number, offset + size)
             self._read_events += count
             self.unread_bytes -= size
             self.unread_events -= count
-        if not events:
+        if not counted and not bad:
             return None
-        batch = ReadBatch(events, len(events), nbytes, self._read)
+        batch = ReadBatch(events, counted, nbytes, self._read, bad)
         self._inflight.append(batch)
         return batch
 
@@ -300,6 +359,8 @@ class DiskBuffer:
             os.fsync(self._write_fd)
 
     def close(self) -> None:
+        if self._pointer_stale:
+            self._write_pointer()
         self._close_write()
         if self._read_fd is not None:
             os.close(self._read_fd[1])
@@ -367,10 +428,31 @@ class DiskBuffer:
         return fd
 
     def _write_pointer(self) -> None:
+        """Record the commit position; when the disk refuses, keep it and try again later."""
         number, offset = self._commit
         data = orjson.dumps({"version": _POINTER_VERSION, "segment": number, "offset": offset})
-        atomic_write(self.directory / POINTER_FILE, data, mode=0o600)
+        path = self.directory / POINTER_FILE
+        try:
+            atomic_write(path, data, mode=0o600)
+        except OSError as exc:
+            self.faults.failed(path, exc)
+            self._pointer_stale = True
+        else:
+            self._pointer_stale = False
 
     def segment_files(self) -> list[Path]:
         """The segment files on disk, oldest first (for tests and the ``check`` command)."""
         return sorted(self.directory.glob("*" + SEGMENT_SUFFIX))
+
+
+def _decode(payload: bytes) -> tuple[list[Event] | None, str]:
+    """The events of a record's payload, or None and why it is not an array of events."""
+    try:
+        decoded = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return None, f"payload is not JSON: {exc}"
+    if not isinstance(decoded, list):
+        return None, f"payload is a JSON {type(decoded).__name__}, not an array of events"
+    if not all(isinstance(event, dict) for event in decoded):
+        return None, "payload holds something other than event objects"
+    return decoded, ""

@@ -20,6 +20,10 @@ With a disk buffer, the first failed write or a full memory buffer switches the 
 *spilling*: the failed batch and everything in memory go to the disk buffer (fsync'd, then acked),
 and the workers replay the disk buffer, oldest first, with backoff until it is empty; then batches
 go straight from memory again. While the backend is healthy nothing touches the disk.
+
+When the disk refuses an append (state_dir full), the events stay in memory, unacknowledged, and
+the append is retried with backoff: memory fills, ``put`` waits and the readers pause. A record
+read back that is not a batch goes to the dead-letter file and the replay moves on.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from logflume.errors import RetryableSinkError
-from logflume.events import Ack, Event
+from logflume.events import Ack, DeadLetter, Event
+from logflume.fsutil import WriteFaults
 from logflume.sinks.acks import AckSequencer
 from logflume.sinks.base import Sink
 from logflume.sinks.buffer import Item, MemoryBuffer, Signal, estimate_bytes
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.disk_buffer import DiskBuffer, ReadBatch, encode_record
+from logflume.sinks.retry import Backoff
 from logflume.sinks.stats import SinkStats
 from logflume.sinks.writer import DeadLetterFn, Writer, dead_letter_for
 
@@ -49,6 +55,9 @@ log = logging.getLogger("logflume.sinks")
 # Largest disk-buffer segment: small enough that delivered data is deleted soon, large enough
 # that a busy spill does not create thousands of files.
 _MAX_SEGMENT_BYTES = 32 * 1024**2
+# Longest wait between attempts to append to a disk buffer the disk refused: space that returns
+# is used within seconds.
+_MAX_SPILL_BACKOFF = 5.0
 
 
 class SinkRunner:
@@ -71,6 +80,7 @@ class SinkRunner:
         self.name = config.name
         self.config = config
         self.stats = SinkStats()
+        self._dead_letter = dead_letter
         self._writer = Writer(sink, self.name, config.retry, self.stats, dead_letter)
         buffer = config.buffer
         self._disk: DiskBuffer | None = None
@@ -81,6 +91,7 @@ class SinkRunner:
             elif buffer.type == "disk":
                 raise ValueError(f"sink {self.name}: a disk buffer needs the daemon's state_dir")
         self.buffer_type = "disk" if self._disk is not None else "memory"
+        self._spill_backoff = Backoff(config.retry.initial_backoff, _MAX_SPILL_BACKOFF)
         self._memory = MemoryBuffer(buffer.max_events, buffer.max_bytes, config.queue_batches)
         self._acks = AckSequencer()
         self._slots = asyncio.Semaphore(config.concurrency)
@@ -182,6 +193,11 @@ class SinkRunner:
         self._update_gauges()
 
     @property
+    def disk_faults(self) -> WriteFaults | None:
+        """Failed writes to the disk buffer (None without one)."""
+        return self._disk.faults if self._disk is not None else None
+
+    @property
     def healthy(self) -> bool:
         """False from a failed write (or open) until the next successful write."""
         return self._writer.healthy
@@ -279,6 +295,8 @@ class SinkRunner:
     async def _deliver_disk(self, read: ReadBatch) -> None:
         assert self._disk is not None
         try:
+            if read.bad:
+                self._reject_records(read)
             left = await self._writer.deliver(read.events, fail_fast=False, interruptible=True)
             if not left:
                 async with self._disk_lock:
@@ -290,6 +308,16 @@ class SinkRunner:
             self._slots.release()
             self._update_gauges()
             self._changed.notify()
+
+    def _reject_records(self, read: ReadBatch) -> None:
+        """Dead-letter disk-buffer records that are not batches, whole (nothing else can use them)."""
+        reason = f"sink {self.name}: disk buffer record"
+        letters = [
+            DeadLetter("", bad.path, bad.offset, f"{reason}: {bad.reason}", bad.payload) for bad in read.bad
+        ]
+        self._dead_letter(letters)
+        self.stats.events_dead_lettered += len(letters)
+        read.bad = []
 
     async def _read_disk(self) -> ReadBatch | None:
         assert self._disk is not None
@@ -347,12 +375,14 @@ class SinkRunner:
             try:
                 async with self._disk_lock:
                     await asyncio.to_thread(disk.append, records)
-            except OSError as exc:
-                log.error("Disk buffer write failed", extra={"sink": self.name, "error": str(exc)})
+            except OSError:
+                # Logged once by the buffer's faults. Held in memory, unacknowledged: memory
+                # fills up, put() waits and the readers pause until the disk takes them.
                 for item in good:
                     self._memory.push_back(item)
-                await asyncio.sleep(self.config.retry.initial_backoff)
+                await asyncio.sleep(self._spill_backoff.next_delay())
                 return not self._closing
+            self._spill_backoff.reset()
             settled.extend(good)
             return True
         finally:

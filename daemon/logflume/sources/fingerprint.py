@@ -57,7 +57,12 @@ def fingerprint_fd(fd: int, limit: int) -> str | None:
 
 
 def fingerprint_path(path: str, limit: int, compressed: bool) -> str | None:
+    """The file's fingerprint; None while it is not identifiable or when it vanished.
+
+    Raises OSError when it exists but cannot be read (permissions, I/O): the caller reports that,
+    instead of the file being skipped silently on every scan.
+    """
     try:
         return fingerprint_bytes(read_head(path, limit, compressed), limit)
-    except OSError:
+    except FileNotFoundError:
         return None

@@ -1,4 +1,11 @@
-"""A file source: discovers files, runs one reader per file identity, tracks acks and checkpoints."""
+"""A file source: discovers files, runs one reader per file identity, tracks acks and checkpoints.
+
+Faults. A matching file that cannot be read (permissions, I/O error) is logged once with its path
+and errno, counted (``open_errors``, and listed in :attr:`FileSource.unreadable`), and tried again
+on every scan; once it can be read it is followed like any other. A checkpoint that cannot be saved
+(state_dir full) is logged once, counted, and saved at the next interval: delivery goes on, and
+until a save succeeds a restart re-sends from the last saved checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from logflume.errors import CheckpointError
 from logflume.events import Ack, RawChunk
+from logflume.fsutil import WriteFaults, describe, os_error
 from logflume.sources.checkpoint import CheckpointStore, FileCheckpoint
 from logflume.sources.config import SourceConfig
 from logflume.sources.discovery import Wakeup, expand, watch_changes, watch_roots
@@ -30,6 +39,7 @@ class SourceStats:
     files_finished: int = 0
     bytes_read: int = 0
     chunks: int = 0
+    open_errors: int = 0  # attempts to read a matching file that failed (permissions, I/O)
 
 
 class FileSource:
@@ -53,6 +63,9 @@ class FileSource:
         self._dirty = False
         self._first_scan = True
         self._checkpoints: dict[str, FileCheckpoint] = {}
+        self.checkpoint_faults = WriteFaults(log, "checkpoints", config.name)
+        # Matching files that could not be read at the last scan: path -> errno name.
+        self.unreadable: dict[str, str] = {}
 
     # -- what readers ask -------------------------------------------------------------------
 
@@ -99,11 +112,19 @@ class FileSource:
             )
         return merged
 
-    def save_checkpoints(self, snapshot: dict[str, FileCheckpoint] | None = None) -> None:
-        """Write a snapshot (by default, the offsets acknowledged now)."""
+    def save_checkpoints(self, snapshot: dict[str, FileCheckpoint] | None = None) -> bool:
+        """Write a snapshot (by default, the offsets acknowledged now); False when the disk refused
+        (logged once, counted; the next interval tries again)."""
         merged = self.snapshot() if snapshot is None else snapshot
+        try:
+            self.store.save(merged)
+        except CheckpointError as exc:
+            self.checkpoint_faults.failed(self.store.path, os_error(exc))
+            self._dirty = True
+            return False
         self._checkpoints = merged
-        self.store.save(merged)
+        self.checkpoint_faults.succeeded()
+        return True
 
     def in_flight(self) -> int:
         return sum(len(s.pending) for s in self.files.values())
@@ -151,6 +172,7 @@ class FileSource:
         limit = self.config.fingerprint_bytes
         present: dict[tuple[int, int], str] = {}
         found: list[tuple[str, str, os.stat_result, bool]] = []
+        unreadable: dict[str, str] = {}
         for path in expand(self.config.include, self.config.exclude):
             try:
                 st = os.stat(path)
@@ -159,13 +181,28 @@ class FileSource:
             compressed = path.endswith(".gz") or is_gzip(path)
             if not compressed:
                 present[(st.st_dev, st.st_ino)] = path
-            fp = self._fingerprint(path, st, compressed, limit)
+            try:
+                fp = self._fingerprint(path, st, compressed, limit)
+            except OSError as exc:
+                unreadable[path] = self._cannot_read(path, exc)
+                continue
             if fp is not None:
                 found.append((fp, path, st, compressed))
+        for path in self.unreadable.keys() - unreadable.keys():
+            log.info("File can be read again", extra={"path": path})
+        self.unreadable = unreadable
         if self._first_scan:
             found = self._orphans({fp for fp, *_ in found}) + found
         self._present = present
         self._found = found
+
+    def _cannot_read(self, path: str, exc: OSError) -> str:
+        """Count a failed read of a matching file; log it the first time in a row it fails."""
+        self.stats.open_errors += 1
+        fields = describe(exc)
+        if path not in self.unreadable:
+            log.warning("Cannot read file; will retry at every scan", extra={"path": path, **fields})
+        return str(fields["errno"])
 
     def _fingerprint(self, path: str, st: os.stat_result, compressed: bool, limit: int) -> str | None:
         if not compressed:
@@ -201,7 +238,11 @@ class FileSource:
                 same_inode = (st.st_dev, st.st_ino) == (cp.dev, cp.ino)
                 if not (same_inode or (compressed and entry.name.startswith(base))):
                     continue
-                if fingerprint_path(entry.path, limit, compressed) == fp:
+                try:
+                    same = fingerprint_path(entry.path, limit, compressed) == fp
+                except OSError:
+                    continue  # unreadable: reported by the scan when it matches a glob
+                if same:
                     log.info(
                         "Finishing file rotated while stopped",
                         extra={"path": entry.path, "offset": cp.offset},

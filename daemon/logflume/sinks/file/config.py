@@ -17,7 +17,11 @@ class RotationConfig(StrictModel):
 
 
 class RetentionConfig(StrictModel):
-    max_files: int | None = Field(None, gt=0, description="Keep at most this many rotated files per path.")
+    max_files: int | None = Field(
+        None,
+        gt=0,
+        description="Keep at most this many rotated files per source (only files this path template made).",
+    )
     max_age: Duration | None = Field(None, gt=0, description="Delete rotated files older than this.")
 
 

@@ -3,20 +3,33 @@
 Acknowledgement: a batch is acknowledged once written to the kernel (it survives a crash of the
 daemon); before checkpoints are written the app calls :meth:`sync`, which fsyncs what was written,
 so a checkpoint never covers data a power loss could take back (``fsync: checkpoint``).
+
+Faults: a write that fails (full disk, I/O error) leaves its file as it was
+(:class:`~logflume.fsutil.AppendFile`: the partial batch is truncated away) and is retried by the
+runner, so output resumes without a torn or a repeated line once space returns; when a batch spans
+several sources, the ones written are not sent again. A torn last line a crash left is cut off at
+start and whenever a file is reopened. Rotation, closing and compression that fail are tried again
+later; each kind of failure is logged once until it works again. Retention and leftover
+compression only touch files the path template produced (:mod:`~logflume.sinks.file.naming`).
+
+A failed fsync is different: Linux may already have dropped the pages it could not write, and a
+later fsync succeeds without them. So after one, :meth:`FileSink.sync` fails until the daemon
+restarts: no checkpoint passes data that may be gone, and the restart writes it again from the
+last checkpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import glob
 import gzip
 import logging
 import os
-import re
 import shutil
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -24,8 +37,11 @@ import orjson
 from logflume import digest, extras
 from logflume.errors import DigestError, RetryableSinkError
 from logflume.events import META_KEY, Event
+from logflume.fsutil import WriteFaults, describe, repair_tail
 from logflume.sinks.base import ACCEPTED, WriteResult
 from logflume.sinks.file.config import FileSinkConfig
+from logflume.sinks.file.naming import ROTATED, Template
+from logflume.sinks.file.output import OutputFile
 from logflume.sinks.registry import SinkContext
 
 log = logging.getLogger("logflume.sinks.file")
@@ -34,13 +50,8 @@ _dumps = orjson.dumps
 _OPTS = orjson.OPT_APPEND_NEWLINE
 
 
-@dataclass
-class _OpenFile:
-    path: str
-    fd: int
-    size: int
-    opened: float
-    dirty: bool = False
+# Seconds between attempts to compress files whose compression failed (e.g. a full disk).
+COMPRESS_RETRY_SECONDS = 30.0
 
 
 def _by_source(events: list[Event]) -> dict[str, list[Event]]:
@@ -82,8 +93,10 @@ class FileSink:
     def __init__(self, config: FileSinkConfig, context: SinkContext) -> None:
         self.name = config.name
         self.config = config
-        self._files: dict[str, _OpenFile] = {}  # path -> open file
+        self.template = Template(config.path)
+        self._files: dict[str, OutputFile] = {}  # path -> open file
         self._current: dict[str, str] = {}  # source -> the path its events go to now
+        self._sources: dict[str, str] = {}  # path -> the source writing it
         # Compression runs beside the writes, one file at a time, so rotation never stalls output.
         self._compressor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gzip:{config.name}")
         self._compressions: list[Future[None]] = []
@@ -94,107 +107,143 @@ class FileSink:
                 "Analysis digests off: DuckDB is not installed",
                 extra={"sink": config.name, "install": extras.install_hint("analysis")},
             )
+        # Closed files whose compression failed (path -> source), tried again every
+        # COMPRESS_RETRY_SECONDS; written by the compression thread, read on the loop.
+        self._uncompressed: dict[str, str | None] = {}
+        self._uncompressed_lock = threading.Lock()
+        self._compress_retry_at = 0.0
+        self._rotation_faults = WriteFaults(log, "rotated file", config.name)
+        self._fsync_failure: str | None = None  # set by the first failed fsync, for good
+        self._compression_faults = WriteFaults(log, "compressed file", config.name)
 
     async def open(self) -> None:
-        await asyncio.to_thread(self._compress_leftovers)
+        await asyncio.to_thread(self._recover)
 
-    def _compress_leftovers(self) -> None:
-        """Compress rotated files a crash left uncompressed (renamed, not yet gzipped)."""
-        if self.config.compression != "gzip":
-            return
-        for path in glob.glob(self._pattern(None)):
-            if _ROTATED.search(path) and not path.endswith((".gz", ".tmp")):
-                self._submit_compression(path)
+    def _recover(self) -> None:
+        """After a crash: cut torn last lines off the files that were being written, compress
+        rotated files left uncompressed (renamed, not yet gzipped) and delete half-written
+        archives. Only this template's files."""
+        for path in glob.glob(self.template.glob(None)):
+            if path.endswith(".gz.tmp") and self.template.owns(path[: -len(".gz.tmp")], None):
+                Path(path).unlink(missing_ok=True)  # its plain file is still there
+                continue
+            if path.endswith(".gz") or not self.template.owns(path, None):
+                continue
+            if ROTATED.search(path):
+                if self.config.compression == "gzip":
+                    self._submit_compression(path)
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_APPEND)
+                try:
+                    repair_tail(path, fd, os.fstat(fd).st_size)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                log.warning("Cannot check the end of a file", extra={"path": path, "error": exc.strerror})
 
     def render(self, source: str, now: float) -> str:
-        return time.strftime(
-            self.config.path.replace("{source}", source.replace("%", "%%")), time.gmtime(now)
-        )
+        return self.template.render(source, now)
 
     async def write(self, events: list[Event]) -> WriteResult:
         if not events:
             return ACCEPTED
         now = time.time()
+        groups = list(_by_source(events).items())
         # Written on the loop thread: a write() to the page cache takes microseconds, while handing
         # each batch to a worker thread made both threads fight for the GIL and cost ~30% more CPU
         # (bench/throughput.py). fsync, which can take long, runs in a thread (see sync()).
-        try:
-            self._write_outputs(
-                [
-                    (source, self.render(source, now), encode(group))
-                    for source, group in _by_source(events).items()
-                ],
-                now,
-            )
-        except OSError as exc:
-            raise RetryableSinkError(
-                f"cannot write {exc.filename or self.config.path}: {exc.strerror}"
-            ) from exc
+        for index, (source, group) in enumerate(groups):
+            path = self.render(source, now)
+            try:
+                handle = self._handle(source, path, now)
+                handle.write_batch(encode(group), fsync=self.config.fsync == "always")
+            except OSError as exc:
+                if index == 0:
+                    raise RetryableSinkError(_failure(exc, path)) from exc
+                # The groups before this one are written: sending them again would repeat them.
+                return WriteResult(retry=[event for _, rest in groups[index:] for event in rest])
+            self._maybe_rotate(handle, now)
         return ACCEPTED
 
-    def _write_outputs(self, outputs: list[tuple[str, str, bytearray]], now: float) -> None:
-        for source, path, data in outputs:
-            handle = self._handle(source, path, now)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handle.fd, view) :]
-            handle.size += len(data)
-            handle.dirty = True
-            if self.config.fsync == "always":
-                os.fsync(handle.fd)
-                handle.dirty = False
-            self._maybe_rotate(handle, now)
-
-    def _handle(self, source: str, path: str, now: float) -> _OpenFile:
+    def _handle(self, source: str, path: str, now: float) -> OutputFile:
         handle = self._files.get(path)
         if handle is not None:
             return handle
         previous = self._current.get(source)
+        self._current[source] = path
         if previous is not None and previous in self._files and previous != path:
             # The template moved on (a new day): close and compress what the source left behind.
-            self._close(self._files[previous], rotate=False)
-        self._current[source] = path
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, self.config.file_mode)
-        os.fchmod(fd, self.config.file_mode)
-        handle = _OpenFile(path, fd, os.fstat(fd).st_size, now)
+            # A close that fails is tried again at the next sync.
+            self._try_close(self._files[previous], rotate=False)
+        handle = OutputFile.create(path, self.config.file_mode, now)
         self._files[path] = handle
+        self._sources[path] = source
         return handle
 
-    def _maybe_rotate(self, handle: _OpenFile, now: float) -> None:
+    def _maybe_rotate(self, handle: OutputFile, now: float) -> None:
         rotation = self.config.rotation
         too_big = rotation.max_size is not None and handle.size >= rotation.max_size
         too_old = rotation.max_age is not None and now - handle.opened >= rotation.max_age
         if too_big or too_old:
-            self._close(handle, rotate=True)
+            self._try_close(handle, rotate=True)
 
-    def _close(self, handle: _OpenFile, rotate: bool) -> None:
-        """Close a file; rotated files get a unique name; closed files are compressed."""
-        os.fsync(handle.fd)
-        os.close(handle.fd)
-        del self._files[handle.path]
+    def _try_close(self, handle: OutputFile, rotate: bool) -> None:
+        """Close (and rotate) a file; when that fails it stays open, written to, and is tried again."""
+        try:
+            self._close(handle, rotate)
+        except OSError as exc:
+            self._rotation_faults.failed(handle.path, exc)
+        else:
+            self._rotation_faults.succeeded()
+
+    def _close(self, handle: OutputFile, rotate: bool) -> None:
+        """Close a file; rotated files get a unique name; closed files are compressed.
+
+        Every step that can fail comes before the handle is given up, so a failure leaves it open.
+        """
+        self._fsync(handle.fd, handle.path)
         target = handle.path
         if rotate:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             target = f"{handle.path}.{stamp}.{time.time_ns() % 1_000_000_000:09d}"
             os.rename(handle.path, target)
-        source = next((s for s, p in self._current.items() if p == handle.path), None)
+        os.close(handle.fd)
+        del self._files[handle.path]
+        source = self._sources.pop(handle.path, None)
         if self.config.compression == "gzip":
-            self._submit_compression(target, source)
+            self._submit_compression(target, source, self._wants_digest(target))
         elif source is not None:
             self._apply_retention(source)
 
-    def _submit_compression(self, path: str, source: str | None = None) -> None:
+    def _submit_compression(self, path: str, source: str | None = None, with_digest: bool = False) -> None:
         def job() -> None:
             try:
-                archive_file(path, self.config.compression_level, self._wants_digest(path))
+                archive_file(path, self.config.compression_level, with_digest)
+            except FileNotFoundError:
+                pass  # compressed and removed meanwhile (a leftover found twice)
             except OSError as exc:
-                log.warning("Cannot compress file", extra={"path": path, "error": exc.strerror})
+                self._compression_faults.failed(path, exc)
+                with self._uncompressed_lock:
+                    self._uncompressed[path] = source
+                return
+            else:
+                self._compression_faults.succeeded()
             if source is not None:
                 self._apply_retention(source)
 
         self._compressions = [f for f in self._compressions if not f.done()]
         self._compressions.append(self._compressor.submit(job))
+
+    def _retry_compressions(self, now: float) -> None:
+        if now < self._compress_retry_at:
+            return
+        self._compress_retry_at = now + COMPRESS_RETRY_SECONDS
+        with self._uncompressed_lock:
+            failed, self._uncompressed = self._uncompressed, {}
+        for path, source in failed.items():
+            # Without a digest: its build was tried once; analyze decodes the archive instead.
+            self._submit_compression(path, source)
 
     def _wants_digest(self, path: str) -> bool:
         if not self._digests:
@@ -204,11 +253,6 @@ class FileSink:
         except OSError:
             return False
 
-    def _pattern(self, source: str | None) -> str:
-        """A glob matching every file the template makes for ``source`` (None: any), rotated too."""
-        template = self.config.path.replace("{source}", "*" if source is None else glob.escape(source))
-        return re.sub(r"%[a-zA-Z%]", "*", template) + "*"
-
     def _apply_retention(self, source: str) -> None:
         retention = self.config.retention
         if retention.max_files is None and retention.max_age is None:
@@ -217,8 +261,10 @@ class FileSink:
         # be reopening a template's path after a rotation (it is in _current before it exists).
         active = set(self._files) | set(self._current.values())
         closed = []
-        for path in glob.glob(self._pattern(source)):
-            if path in active or path.endswith(".tmp"):
+        for path in glob.glob(self.template.glob(source)):
+            # Only files this template made for this source: another sink (or source) may write
+            # beside them in the same directory, and its files are not ours to delete.
+            if path in active or not self.template.owns(path, source):
                 continue
             try:
                 closed.append((os.stat(path).st_mtime, path))
@@ -238,11 +284,33 @@ class FileSink:
                 for sidecar in digest.sidecars_of(Path(path)):
                     sidecar.unlink(missing_ok=True)
 
+    def _fsync(self, fd: int, path: str) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            self._fsync_failed(path, exc)
+            raise
+
+    def _fsync_failed(self, path: str, exc: OSError) -> None:
+        if self._fsync_failure is None:
+            self._fsync_failure = f"{_failure(exc, path)} at fsync; a restart writes it again"
+            log.error(
+                "Fsync failed; checkpoints stop here until a restart writes the data again",
+                extra={"path": path, "sink": self.name, **describe(exc)},
+            )
+
     async def sync(self) -> None:
-        # Age-based rotation must happen even when no events arrive.
+        if self._fsync_failure is not None:
+            raise RetryableSinkError(self._fsync_failure)
         now = time.time()
+        current = set(self._current.values())
         for handle in list(self._files.values()):
-            self._maybe_rotate(handle, now)
+            if handle.path not in current:
+                self._try_close(handle, rotate=False)  # a close that failed before
+            else:
+                # Age-based rotation must happen even when no events arrive.
+                self._maybe_rotate(handle, now)
+        self._retry_compressions(now)
         # fsync duplicates of the descriptors in a thread: writes (and rotations closing the
         # originals) go on meanwhile on the loop, and a duplicate syncs the same file.
         dirty = [handle for handle in self._files.values() if handle.dirty]
@@ -251,10 +319,11 @@ class FileSink:
             handle.dirty = False
         try:
             await asyncio.to_thread(_fsync_all, fds)
-        except OSError:
+        except OSError as exc:
             for handle in dirty:
                 handle.dirty = True
-            raise
+            self._fsync_failed(exc.filename or self.config.path, exc)
+            raise RetryableSinkError(_failure(exc, self.config.path)) from exc
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close_all)
@@ -275,6 +344,12 @@ class FileSink:
         return f"directory {path} is writable"
 
 
+def _failure(exc: OSError, path: str) -> str:
+    """``cannot write PATH: No space left on device (ENOSPC)`` for the runner's log and last_error."""
+    name = errno.errorcode.get(exc.errno, "") if exc.errno is not None else ""
+    return f"cannot write {exc.filename or path}: {exc.strerror or exc}" + (f" ({name})" if name else "")
+
+
 def _fsync_all(fds: list[int]) -> None:
     try:
         for fd in fds:
@@ -282,9 +357,6 @@ def _fsync_all(fds: list[int]) -> None:
     finally:
         for fd in fds:
             os.close(fd)
-
-
-_ROTATED = re.compile(r"\.\d{8}T\d{6}\.\d{9}$")
 
 
 def archive_file(path: str, level: int, with_digest: bool) -> str:
@@ -306,14 +378,19 @@ def compress_file(path: str, level: int) -> str:
     """gzip ``path`` to ``path.gz`` (temp, fsync, rename), then remove the original."""
     target = path + ".gz"
     tmp = target + ".tmp"
-    with open(path, "rb") as src, open(tmp, "wb") as raw:
-        with gzip.GzipFile(
-            filename=os.path.basename(path), mode="wb", compresslevel=level, fileobj=raw
-        ) as gz:
-            shutil.copyfileobj(src, gz, 1 << 20)
-        raw.flush()
-        os.fsync(raw.fileno())
-    os.chmod(tmp, os.stat(path).st_mode & 0o777)
-    os.replace(tmp, target)
+    try:
+        with open(path, "rb") as src, open(tmp, "wb") as raw:
+            with gzip.GzipFile(
+                filename=os.path.basename(path), mode="wb", compresslevel=level, fileobj=raw
+            ) as gz:
+                shutil.copyfileobj(src, gz, 1 << 20)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        os.replace(tmp, target)
+    except BaseException:
+        # A half-written archive on a full disk only takes the space the retry needs.
+        Path(tmp).unlink(missing_ok=True)
+        raise
     os.unlink(path)
     return target

@@ -8,33 +8,43 @@ import sys
 from pathlib import Path
 
 from logflume import __version__
-from logflume.errors import EXIT_CONFIG, EXIT_OK, ConfigError
+from logflume.errors import EXIT_CONFIG, EXIT_OK, ConfigError, ConfigIssue
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from logflume.config import load_config_or_default
+    from logflume.config import read_config
 
+    name = args.config or "<embedded default>"
     try:
-        config = load_config_or_default(args.config)
+        loaded = read_config(args.config)
     except ConfigError as exc:
+        print_warnings(name, exc.warnings)
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    name = args.config or "<embedded default>"
+    print_warnings(name, loaded.warnings)
+    config = loaded.config
     print(f"{name}: valid ({len(config.sources)} sources, {len(config.sinks)} sinks)")
     return EXIT_OK
 
 
+def print_warnings(name: str, warnings: list[ConfigIssue]) -> None:
+    for warning in warnings:
+        print(f"warning: {name}: {warning}", file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from logflume.app import run_daemon
-    from logflume.config import load_config_or_default
+    from logflume.config import log_warnings, read_config
     from logflume.selflog import setup_logging
 
     try:
-        config = load_config_or_default(args.config)
+        loaded = read_config(args.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    config = loaded.config
     setup_logging(config.log.level, config.log.format, dict(config.log.levels))
+    log_warnings(loaded, args.config)
     return asyncio.run(run_daemon(config, args.config))
 
 

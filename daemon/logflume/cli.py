@@ -99,9 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that live in their own packages."""
+    from logflume.configtools.commands import add_config_commands
     from logflume.ops.commands import add_ops_commands
 
     add_ops_commands(sub)
+    add_config_commands(sub)
     try:
         from logflume.analysis.commands import add_analysis_commands
     except ImportError:

@@ -40,12 +40,16 @@ SinkConfig = (
 
 
 class DeadLetterConfig(StrictModel):
+    """Invalid lines and events a backend refused for good, with the reason."""
+
     path: str | None = Field(
         None, description="Dead-letter JSON-lines file; default <state_dir>/dead-letter.jsonl."
     )
 
 
 class LogConfig(StrictModel):
+    """logflume's own log, on stderr."""
+
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="Own log level."
     )
@@ -66,12 +70,20 @@ class Config(StrictModel):
     """The whole config file."""
 
     state_dir: Path = Field(..., description="Checkpoints, buffers and detector state live here.")
-    sources: list[SourceConfig] = Field(..., min_length=1)
-    sinks: list[SinkConfig] = Field(..., min_length=1)  # type: ignore[valid-type]
-    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    dead_letter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
-    log: LogConfig = Field(default_factory=LogConfig)
+    sources: list[SourceConfig] = Field(..., min_length=1, description="The files to follow, by name.")
+    sinks: list[SinkConfig] = Field(  # type: ignore[valid-type]
+        ..., min_length=1, description="Where events go, by name; each sink has a `type`."
+    )
+    pipeline: PipelineConfig = Field(
+        default_factory=PipelineConfig, description="The stages every event runs through, in order."
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="Alert channels the anomaly stage sends to."
+    )
+    dead_letter: DeadLetterConfig = Field(
+        default_factory=DeadLetterConfig, description="Where lines that cannot be processed are kept."
+    )
+    log: LogConfig = Field(default_factory=LogConfig, description="logflume's own log.")
     http: HttpConfig = Field(
         default_factory=HttpConfig, description="The local endpoint: metrics, health, tap."
     )

@@ -8,12 +8,14 @@ key may be left out (its default takes its place), else the nearest enclosing li
 entry or optional key. Each round reports the problems at places not reported yet, with list
 indexes as in the file, until a round sets nothing aside.
 
-A problem found only after something inside the same section was set aside is not reported: it may
-be about the default that replaced the user's value ("a rule needs one of from, compute, value"
-after a bad ``from`` was removed). The root's checks compare names across sections (a route names a
-sink, a rule an alert channel), and setting aside a sink or a channel could make such a check
-complain about a name the file does have: a problem at the root that mentions a name set aside from
-one of the places those names are read from (``root_reads``) is not reported either.
+A problem of a section found only after one of the section's own values was set aside is not
+reported: it may be about the default that replaced the user's value ("a rule needs one of from,
+compute, value" after a bad ``from`` was removed). Setting aside something deeper (a sink's
+``template.shards``) does not hide the sink's own checks ("username and password go together"). The
+root's checks compare names across sections (a route names a sink, a rule an alert channel), and
+setting aside a sink or a channel could make such a check complain about a name the file does have:
+a problem at the root that mentions a name set aside from one of the places those names are read
+from (``root_reads``) is not reported.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ class _Work:
     def __init__(self, data: Any, root_reads: tuple[Path, ...]) -> None:
         self.data = data
         self.root_reads = root_reads
-        self.removed: list[Path] = []  # places whose value the models no longer see
+        self.removed: list[tuple[Path, bool]] = []  # places set aside; whether an item of a list/table
         self.names: set[str] = set()  # names set aside from the places in root_reads
         self._items: dict[Path, list[int]] = {}  # list place -> original indexes removed from it
 
@@ -121,7 +123,12 @@ class _Work:
         """Whether a problem found after setting things aside may be caused by that (module docstring)."""
         if not path:
             return any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message) for name in self.names)
-        return any(gone[: len(path)] == path and gone != path for gone in self.removed)
+        # A value of the section's own: one of its keys, or an item of one of its lists or tables.
+        return any(
+            gone[: len(path)] == path
+            and (len(gone) == len(path) + 1 or (item and len(gone) == len(path) + 2))
+            for gone, item in self.removed
+        )
 
     def original(self, path: Path) -> Path:
         """The place in the file of ``path`` in the data now (list items removed shift indexes)."""
@@ -154,8 +161,12 @@ class _Work:
                 gone.append(place[-1])
                 gone.sort()
             if counts:
-                self.removed.append(place)
+                self.removed.append((place, isinstance(holder, list) or self._is_table(schema, holder_path)))
         return bool(targets)
+
+    def _is_table(self, schema: dict[str, Any], path: Path) -> bool:
+        node = locate(schema, self.data, path).node or {}
+        return "properties" not in node
 
     def _names(self, place: Path, value: Any) -> list[str]:
         """The names in root_reads that setting aside ``value`` at ``place`` removes."""
@@ -188,9 +199,10 @@ class _Work:
         return None
 
 
-def _removal_order(target: tuple[Path, Any, bool]) -> tuple[str, int]:
+def _removal_order(target: tuple[Path, Any, bool]) -> tuple[int, int]:
+    # Deepest first (a removal shifts only the list it is in), then a list's highest index first.
     holder_path, key, _ = target
-    return (repr(holder_path), key if isinstance(key, int) else -1)
+    return (len(holder_path), key if isinstance(key, int) else -1)
 
 
 def _name(item: Any) -> Any:

@@ -64,7 +64,9 @@ def build_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
     schema = model.model_json_schema(schema_generator=_Generator)
     defs = schema.setdefault("$defs", {})
     defs.update(UNIT_DEFS)
+    # The file's own keys first, the definitions they refer to last.
     schema = {"$schema": DRAFT, "title": title, **{k: v for k, v in schema.items() if k != "title"}}
+    schema["$defs"] = schema.pop("$defs")
     _tidy(schema, schema)
     return schema
 

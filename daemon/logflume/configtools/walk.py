@@ -24,7 +24,7 @@ class Key:
     """One documented key."""
 
     path: str  # sinks[].batch.max_events
-    owner: str  # the model declaring it: BatchConfig
+    owner: str  # the model declaring it: BatchConfig ("" for the top level)
     name: str  # max_events
     node: dict[str, Any]  # its property schema (description, default, type)
     required: bool
@@ -50,7 +50,8 @@ def _object_keys(
         default = prop.get("default", NO_DEFAULT)
         if inherited is not None and name in inherited:
             default = inherited[name]
-        yield Key(path, obj.get("title", ""), name, prop, name in required, default, variants)
+        owner = obj.get("title", "") if obj is not root else ""
+        yield Key(path, owner, name, prop, name in required, default, variants)
         nested = default if isinstance(default, dict) else None
         yield from _value_keys(root, prop, path, nested, variants)
 
@@ -65,8 +66,10 @@ def _value_keys(
     node = resolve(node, root)
     discriminator = node.get("discriminator")
     if discriminator is not None:
-        for tag, ref in discriminator["mapping"].items():
-            variant = resolve({"$ref": ref}, root)
+        tags = {ref: tag for tag, ref in discriminator["mapping"].items()}
+        for member in node["oneOf"]:  # declaration order (the mapping is sorted)
+            variant = resolve(member, root)
+            tag = tags[member["$ref"]]
             yield from _object_keys(root, variant, path, inherited, (*variants, (path, tag)))
     elif "anyOf" in node:
         for member in node["anyOf"]:

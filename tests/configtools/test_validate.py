@@ -152,6 +152,13 @@ class TestPlainWords:
              "'CRITICAL', got 'WARN'; did you mean `WARNING`?"),
             ("log: [INFO]\n", "log (line 9): expected a mapping of keys, got a list"),
             ("log: {levels: []}\n", "log.levels (line 9): expected a mapping of keys, got a list"),
+            ("shutdown_timeout: {s: 1}\n",
+             "shutdown_timeout (line 9): expected a duration such as '10s', got a mapping"),
+            ("shutdown_timeout:\n",
+             "shutdown_timeout (line 9): expected a duration such as '10s', got nothing"),
+            ("sinks: [{name: x, path: y}]\n",  # the second `sinks` counts, as for the loader
+             "sinks[0].type (line 9): required key is missing (one of 'file', 'elasticsearch', 'postgres' "
+             "or 's3')"),
         ],
     )  # fmt: skip
     def test_type_and_value_problems(self, extra: str, expected: str) -> None:

@@ -89,7 +89,8 @@ def _describe(
             continue
         if error["type"] in ("union_tag_invalid", "union_tag_not_found") and where.node is not None:
             path = (*path, where.node["discriminator"]["propertyName"])
-        messages.setdefault(path, plain(error, _keys(where), _choices(where), is_secret(where)))
+        unit = where.node.get("title") if where.node is not None else None
+        messages.setdefault(path, plain(error, _keys(where), _choices(where), is_secret(where), unit))
     for path, (where, group) in members.items():
         messages.setdefault(path, one_of(group, is_secret(where)))
     return {work.original(path): (path, text) for path, text in messages.items()}
@@ -102,7 +103,8 @@ def _keys(where: Location) -> list[str]:
 def _choices(where: Location) -> list[Any]:
     node = where.node or {}
     if "discriminator" in node:
-        return list(node["discriminator"]["mapping"])
+        tags = {ref: tag for tag, ref in node["discriminator"]["mapping"].items()}
+        return [tags[member["$ref"]] for member in node["oneOf"]]  # declaration order
     for candidate in [node, *node.get("anyOf", [])]:
         if "enum" in candidate:
             return list(candidate["enum"])
@@ -174,7 +176,10 @@ class _Work:
         for read in self.root_reads:
             if read[: len(place)] == place:  # the place read, or a section holding it
                 held = _get(value, read[len(place) :])
-                names += list(held) if isinstance(held, dict) else [_name(item) for item in held or []]
+                if isinstance(held, dict):
+                    names += list(held)
+                elif isinstance(held, list):
+                    names += [_name(item) for item in held]
             elif place[: len(read)] == read and len(place) == len(read) + 1:  # one item or entry of it
                 names.append(place[-1] if isinstance(place[-1], str) else _name(value))
         return [str(name) for name in names if name is not None]

@@ -26,7 +26,8 @@ def node_line(root: yaml.Node | None, loc: Path) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
+            # The last of duplicate keys, as the loader keeps the last one's value.
+            for key, value in reversed(node.value):
                 if key.value == part:
                     line = key.start_mark.line + 1
                     node = value

@@ -132,7 +132,7 @@ def _choose(root: dict[str, Any], node: dict[str, Any], data: Any, part: Any) ->
         if part in mapping:
             return _VARIANT
         tag = data.get(discriminator["propertyName"]) if isinstance(data, dict) else None
-        return resolve({"$ref": mapping[tag]}, root) if tag in mapping else None
+        return resolve({"$ref": mapping[tag]}, root) if isinstance(tag, str) and tag in mapping else None
     members = [resolve(m, root) for m in node.get("anyOf", [node]) if m.get("type") != "null"]
     if len(members) == 1:
         return members[0]

@@ -40,6 +40,7 @@ _BOUNDS = {
     "less_than_equal": ("le", "at most"),
 }
 _PREFIXES = ("Value error, ", "Assertion failed, ")
+_UNIT_EXAMPLES = {"Duration": "a duration such as '10s'", "ByteSize": "a size such as '100MB'"}
 
 
 def got(value: Any, secret: bool = False) -> str:
@@ -73,10 +74,17 @@ def expected(error: ErrorDetails) -> str | None:
 
 
 def plain(
-    error: ErrorDetails, keys: Iterable[str] = (), choices: Iterable[Any] = (), secret: bool = False
+    error: ErrorDetails,
+    keys: Iterable[str] = (),
+    choices: Iterable[Any] = (),
+    secret: bool = False,
+    unit: str | None = None,
 ) -> str:
-    """``error`` in plain words; ``keys`` are the keys its mapping allows, ``choices`` the values."""
+    """``error`` in plain words; ``keys`` are the keys its mapping allows, ``choices`` the values,
+    ``unit`` "Duration" or "ByteSize" when the value is one."""
     kind, ctx, value = error["type"], error.get("ctx", {}), error.get("input")
+    if unit in _UNIT_EXAMPLES and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        return f"expected {_UNIT_EXAMPLES[unit]}, got {got(value, secret)}"
     if kind == "missing":
         return "required key is missing"
     if kind == "extra_forbidden":
@@ -92,7 +100,7 @@ def plain(
         tag, tags = ctx.get("tag"), ctx.get("expected_tags", "")
         return f"unknown type {got(tag)}: expected one of {tags}" + suggest(tag, choices)
     if kind == "union_tag_not_found":
-        return f"required key is missing: one of {_tags(choices)}"
+        return f"required key is missing (one of {_tags(choices)})"
     if kind in _BOUNDS:
         name, words = _BOUNDS[kind]
         return f"must be {words} {ctx.get(name)}, got {got(value, secret)}"

@@ -170,6 +170,11 @@ class TestPlainWords:
         text = HEAD + "    bacth: {max_events: 10}\n"
         assert ["sinks[0].bacth (line 9): unknown key; did you mean `batch`?"] == problems(text)
 
+    def test_unknown_key_named_like_a_sink_type(self) -> None:
+        """An unknown key of a sink named like a sink type is still reported at its own path."""
+        text = HEAD + "    s3: {bucket: x}\n"
+        assert ["sinks[0].s3 (line 9): unknown key"] == problems(text)
+
     def test_unknown_key_without_a_close_one(self) -> None:
         """An unknown key nothing resembles gets no suggestion."""
         assert ["zzz (line 9): unknown key"] == problems(HEAD + "zzz: 1\n")

@@ -96,10 +96,11 @@ def locate(root: dict[str, Any], data: Any, loc: tuple[Any, ...]) -> Location:
     """Follow ``loc`` through the schema and the data, dropping the union tags pydantic adds."""
     here = Location((), root, None, False)
     for part in loc:
-        node = _choose(root, here.node, data, part) if here.node is not None else None
-        if node is _VARIANT:
+        step, node = _choose(root, here.node, data, part) if here.node is not None else (_STEP, None)
+        if step is _VARIANT:  # a discriminated union's tag: now in that variant, at the same place
+            here.node = node
             continue
-        if node is _TAG:
+        if step is _MEMBER:
             here.union_member = True
             continue
         if node is not None and "properties" in node and isinstance(part, str):
@@ -117,38 +118,38 @@ def locate(root: dict[str, Any], data: Any, loc: tuple[Any, ...]) -> Location:
     return here
 
 
-# _choose's answers when a location part names a union member instead of a key or index: the type
-# tag of a discriminated union (sinks by type), or the member of a plain one (``str | list[str]``).
-_VARIANT: Any = {}
-_TAG: Any = {}
+# What a location part is to _choose: a key or index to step into, the type tag of a discriminated
+# union (sinks by type), or the member of a plain union (``str | list[str]``) an error is about.
+_STEP, _VARIANT, _MEMBER = object(), object(), object()
 
 
-def _choose(root: dict[str, Any], node: dict[str, Any], data: Any, part: Any) -> Any:
-    """The schema (an object or array) that ``part`` steps into, or _VARIANT/_TAG for a union tag."""
+def _choose(root: dict[str, Any], node: dict[str, Any], data: Any, part: Any) -> tuple[object, Any]:
+    """What ``part`` is at ``node``, and the schema (an object or array, or the variant) it leads to."""
     node = resolve(node, root)
     discriminator = node.get("discriminator")
     if discriminator is not None:
         mapping = discriminator["mapping"]
         if part in mapping:
-            return _VARIANT
+            return _VARIANT, resolve({"$ref": mapping[part]}, root)
         tag = data.get(discriminator["propertyName"]) if isinstance(data, dict) else None
-        return resolve({"$ref": mapping[tag]}, root) if isinstance(tag, str) and tag in mapping else None
+        chosen = isinstance(tag, str) and tag in mapping
+        return _STEP, resolve({"$ref": mapping[tag]}, root) if chosen else None
     members = [resolve(m, root) for m in node.get("anyOf", [node]) if m.get("type") != "null"]
     if len(members) == 1:
-        return members[0]
+        return _STEP, members[0]
     if isinstance(data, dict) and isinstance(part, str):
         for member in members:
             if part in member.get("properties", ()):
-                return member
+                return _STEP, member
         if part in data:  # a key the schema lacks (an unknown key): step into the mapping member
             for member in members:
                 if "properties" in member or isinstance(member.get("additionalProperties"), dict):
-                    return member
+                    return _STEP, member
     if isinstance(data, list) and isinstance(part, int):
         for member in members:
             if "items" in member:
-                return member
-    return _TAG
+                return _STEP, member
+    return _MEMBER, None
 
 
 def _child(data: Any, part: Any) -> Any:
@@ -157,14 +158,3 @@ def _child(data: Any, part: Any) -> Any:
     if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
         return data[part]
     return None
-
-
-def object_keys(root: dict[str, Any], node: dict[str, Any] | None) -> list[str]:
-    """The keys a mapping with schema ``node`` may have ([] for a free-form table)."""
-    if node is None:
-        return []
-    node = resolve(node, root)
-    names: list[str] = []
-    for member in node.get("anyOf", [node]):
-        names.extend(resolve(member, root).get("properties", {}))
-    return names

@@ -2,6 +2,7 @@
 
     schema.py    the JSON Schema of the whole config, from the models (``logflume config schema``)
     walk.py      following keys and error locations through that schema
+    places.py    key paths as users write them, and their YAML lines
     docs.py      docs/configuration.md, rendered from the schema (``logflume config docs``)
     wording.py   pydantic's errors in plain words, with "did you mean"
     issues.py    every problem of a file in one run, with its key path and line

@@ -6,15 +6,21 @@ reported with its YAML key path (``sinks[0].rotation.max_size``) and line.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from logflume.alerts.config import AlertsConfig
+from logflume.configtools.issues import collect
+from logflume.configtools.schema import build_schema
+from logflume.configtools.secrets import literal_secrets
 from logflume.errors import ConfigError, ConfigIssue
 from logflume.models import StrictModel
 from logflume.ops.config import HttpConfig
@@ -22,6 +28,8 @@ from logflume.pipeline.config import PipelineConfig
 from logflume.sinks.registry import SINK_TYPES
 from logflume.sources.config import SourceConfig
 from logflume.units import Duration
+
+log = logging.getLogger("logflume.config")
 
 _sink_models = tuple(model for model, _ in SINK_TYPES.values())
 SinkConfig = (
@@ -32,12 +40,16 @@ SinkConfig = (
 
 
 class DeadLetterConfig(StrictModel):
+    """Invalid lines and events a backend refused for good, with the reason."""
+
     path: str | None = Field(
         None, description="Dead-letter JSON-lines file; default <state_dir>/dead-letter.jsonl."
     )
 
 
 class LogConfig(StrictModel):
+    """logflume's own log, on stderr."""
+
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="Own log level."
     )
@@ -49,14 +61,29 @@ class LogConfig(StrictModel):
     )
 
 
+# Where Config's own checks (below) read the names they compare: `validate` still reports them when
+# other parts of the file are wrong, unless one of these places had to be set aside.
+ROOT_READS: tuple[tuple[str, ...], ...] = (("sources",), ("sinks",), ("alerts", "channels"))
+
+
 class Config(StrictModel):
+    """The whole config file."""
+
     state_dir: Path = Field(..., description="Checkpoints, buffers and detector state live here.")
-    sources: list[SourceConfig] = Field(..., min_length=1)
-    sinks: list[SinkConfig] = Field(..., min_length=1)  # type: ignore[valid-type]
-    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    dead_letter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
-    log: LogConfig = Field(default_factory=LogConfig)
+    sources: list[SourceConfig] = Field(..., min_length=1, description="The files to follow, by name.")
+    sinks: list[SinkConfig] = Field(  # type: ignore[valid-type]
+        ..., min_length=1, description="Where events go, by name; each sink has a `type`."
+    )
+    pipeline: PipelineConfig = Field(
+        default_factory=PipelineConfig, description="The stages every event runs through, in order."
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="Alert channels the anomaly stage sends to."
+    )
+    dead_letter: DeadLetterConfig = Field(
+        default_factory=DeadLetterConfig, description="Where lines that cannot be processed are kept."
+    )
+    log: LogConfig = Field(default_factory=LogConfig, description="logflume's own log.")
     http: HttpConfig = Field(
         default_factory=HttpConfig, description="The local endpoint: metrics, health, tap."
     )
@@ -67,37 +94,42 @@ class Config(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _unique_names(self) -> Config:
+    def _references(self) -> Config:
+        # One check, so that every wrong name is reported in one run (the first failing check of a
+        # model ends its validation).
+        problems = [*self._duplicate_names(), *self._unknown_channels(), *self._unknown_route_sinks()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _duplicate_names(self) -> list[str]:
+        problems = []
         for kind, items in (("sources", self.sources), ("sinks", self.sinks)):
             seen: set[str] = set()
             for item in items:
                 if item.name in seen:
-                    raise ValueError(f"{kind}: duplicate name {item.name!r}")
+                    problems.append(f"{kind}: duplicate name {item.name!r}")
                 seen.add(item.name)
-        return self
+        return problems
 
-    @model_validator(mode="after")
-    def _rules_name_channels(self) -> Config:
+    def _unknown_channels(self) -> list[str]:
         # An alert rule naming a channel that does not exist would only be noticed when it fires.
         anomaly = self.pipeline.anomaly
         named = [(rule.name, rule.channels) for rule in anomaly.rules] if anomaly is not None else []
         if anomaly is not None and anomaly.statistical is not None:
             named.append(("statistical", anomaly.statistical.channels))
+        problems = []
         for owner, channels in named:
             unknown = [name for name in channels if name not in self.alerts.channels]
             if unknown:
-                names = ", ".join(unknown)
-                raise ValueError(f"anomaly {owner!r} names unknown alert channels: {names}")
-        return self
+                problems.append(f"anomaly {owner!r} names unknown alert channels: {', '.join(unknown)}")
+        return problems
 
-    @model_validator(mode="after")
-    def _routes_name_sinks(self) -> Config:
+    def _unknown_route_sinks(self) -> list[str]:
         # A route to a sink that does not exist would silently lose the routed events.
         sinks: list[Any] = self.sinks
         unknown = sorted(self.pipeline.filter.route_sinks() - {sink.name for sink in sinks})
-        if unknown:
-            raise ValueError(f"pipeline.filter routes to unknown sinks: {', '.join(unknown)}")
-        return self
+        return [f"pipeline.filter routes to unknown sinks: {', '.join(unknown)}"] if unknown else []
 
     def dead_letter_path(self) -> Path:
         return Path(self.dead_letter.path) if self.dead_letter.path else self.state_dir / "dead-letter.jsonl"
@@ -134,37 +166,6 @@ def interpolate(text: str, env: dict[str, str]) -> str:
     return _VAR.sub(replace, text)
 
 
-def format_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the YAML node at ``loc`` (or of its nearest existing parent)."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    line = key.start_mark.line + 1
-                    node = value
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
 def _interpolate_tree(
     value: Any, loc: tuple[Any, ...], env: dict[str, str], issues: list[tuple[Any, ...]]
 ) -> Any:
@@ -177,18 +178,31 @@ def _interpolate_tree(
             return interpolate(value, env)
         except KeyError as exc:
             issues.append((loc, str(exc.args[0])))
+            # Validation goes on with the references left empty, so that the rest of the file and
+            # this value's other problems are still reported in the same run.
+            return _VAR.sub(lambda match: "$" if match.group(0) == "$$" else "", value)
     return value
-
-
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    # A discriminated union adds its tag to the location (sinks.0.file.path): drop it.
-    if len(loc) > 2 and loc[0] == "sinks" and isinstance(loc[1], int) and loc[2] in SINK_TYPES:
-        return (*loc[:2], *loc[3:])
-    return loc
 
 
 def parse_config(text: str, file: str | None = None, env: dict[str, str] | None = None) -> Config:
     """Validate YAML text into a :class:`Config`, raising :class:`ConfigError` with every issue."""
+    return check_config(text, file, env).config
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A valid config and the warnings about its file (literal secrets)."""
+
+    config: Config
+    warnings: list[ConfigIssue]
+
+
+def check_config(text: str, file: str | None = None, env: dict[str, str] | None = None) -> LoadedConfig:
+    """The one path from YAML text to a config, for ``validate`` and start-up alike.
+
+    Raises :class:`ConfigError` with every problem of the file (see :mod:`logflume.configtools.issues`)
+    and its warnings.
+    """
     env = dict(os.environ) if env is None else env
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -199,40 +213,58 @@ def parse_config(text: str, file: str | None = None, env: dict[str, str] | None 
         raise ConfigError([ConfigIssue("", f"not valid YAML: {exc}", line)], file) from exc
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue("", "the config must be a mapping of keys", 1)], file)
+    return _validate(data, root, file, env)
+
+
+def _validate(
+    data: dict[str, Any], root: yaml.Node | None, file: str | None, env: dict[str, str]
+) -> LoadedConfig:
+    schema = config_schema()
+    warnings = literal_secrets(schema, data, root, _VAR)
     env_issues: list[tuple[Any, ...]] = []
     data = _interpolate_tree(data, (), env, env_issues)
-    if env_issues:
-        issues = [ConfigIssue(format_path(loc), msg, _node_line(root, loc)) for loc, msg in env_issues]
-        raise ConfigError(issues, file)
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        issues = []
-        for err in exc.errors(include_url=False):
-            loc = _clean_loc(tuple(err["loc"]))
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = "unknown key"
-            elif err["type"] == "missing":
-                message = "required key is missing"
-            issues.append(ConfigIssue(format_path(loc), message, _node_line(root, loc)))
-        raise ConfigError(issues, file) from exc
+    earlier = [(loc, message) for loc, message in env_issues]
+    config, issues = collect(Config, schema, data, root, earlier, ROOT_READS)
+    if not isinstance(config, Config):
+        raise ConfigError(issues, file, warnings)
+    return LoadedConfig(config, warnings)
+
+
+@functools.cache
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file (``logflume config schema``); callers must not change it."""
+    return build_schema(Config, "logflume configuration")
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
     """Read and validate a config file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError([ConfigIssue("", f"cannot read config: {exc.strerror}")], str(path)) from exc
-    return parse_config(text, str(path), env)
+    return read_config(path, env).config
 
 
 def load_config_or_default(path: str | Path | None) -> Config:
     """``-c FILE`` when given, else the embedded default (what every command starts from)."""
+    return read_config(path).config
+
+
+def read_config(path: str | Path | None, env: dict[str, str] | None = None) -> LoadedConfig:
+    """``-c FILE`` (or the embedded default when None) with its warnings: ``validate`` and ``run``."""
     if path is None:
-        return parse_config(default_config_text(), "<embedded default>")
-    return load_config(path)
+        return check_config(default_config_text(), "<embedded default>", env)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError([ConfigIssue("", f"cannot read config: {exc.strerror}")], str(path)) from exc
+    return check_config(text, str(path), env)
+
+
+def log_warnings(loaded: LoadedConfig, file: str | Path | None) -> None:
+    """Log the warnings about a config file (start-up; ``validate`` prints them)."""
+    for warning in loaded.warnings:
+        log.warning(
+            "Config file warning.",
+            extra={"file": str(file or "<embedded default>"), "key": warning.path, "line": warning.line,
+                   "warning": warning.message},
+        )  # fmt: skip
 
 
 def default_config_text() -> str:

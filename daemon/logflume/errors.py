@@ -43,10 +43,9 @@ class ConfigIssue:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = self.path or "<root>"
-        if self.line is not None:
-            where = f"{where} (line {self.line})"
-        return f"{where}: {self.message}"
+        line = f"line {self.line}" if self.line is not None else ""
+        where = f"{self.path} ({line})" if self.path and line else self.path or line
+        return f"{where}: {self.message}" if where else self.message
 
 
 @dataclass
@@ -55,9 +54,12 @@ class ConfigError(LogflumeError):
 
     issues: list[ConfigIssue] = field(default_factory=list)
     file: str | None = None
+    warnings: list[ConfigIssue] = field(default_factory=list)  # non-fatal: a literal secret
 
     def __str__(self) -> str:
         head = f"invalid config {self.file}" if self.file else "invalid config"
+        count = len(self.issues)
+        head += f": {count} problem{'s' if count != 1 else ''}" if count > 1 else ""
         return head + "\n" + "\n".join(f"  {issue}" for issue in self.issues)
 
 

@@ -130,7 +130,7 @@ class TestConfig:
         with pytest.raises(ConfigError) as info:
             parse_config(text, env={})
         assert [str(issue) for issue in info.value.issues] == [
-            "pipeline.filter.rules[0].when (line 15): Value error, response_time_ms.operator: unknown "
+            "pipeline.filter.rules[0].when (line 15): response_time_ms.operator: unknown "
             "operator 'greater' (expected one of: eq, ne, gt, gte, lt, lte, contains, regex, in, exists)"
         ]
 

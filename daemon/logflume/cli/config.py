@@ -11,18 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from logflume import extras
-from logflume.config import Config, load_config_or_default
+from logflume.config import Config, LoadedConfig, read_config
 from logflume.errors import ConfigError, ConfigIssue
 from logflume.sinks.registry import required_extra
 
 
-def load_config_arg(path: str | None) -> Config:
-    """The config of ``-c FILE`` (the embedded default without one); ConfigError when unusable."""
-    config = load_config_or_default(path)
-    issues = missing_extras(config)
+def load_config_arg(path: str | None) -> LoadedConfig:
+    """The config of ``-c FILE`` (the embedded default without one) and the warnings about its file;
+    ConfigError when unusable."""
+    loaded = read_config(path)
+    issues = missing_extras(loaded.config)
     if issues:
-        raise ConfigError(issues, path or "<embedded default>")
-    return config
+        raise ConfigError(issues, path or "<embedded default>", warnings=loaded.warnings)
+    return loaded
 
 
 def missing_extras(config: Config) -> list[ConfigIssue]:

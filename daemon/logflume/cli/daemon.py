@@ -24,18 +24,24 @@ def no_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from logflume.app import run_daemon
     from logflume.cli.config import load_config_arg
+    from logflume.config import log_warnings
     from logflume.selflog import setup_logging
 
-    config = load_config_arg(args.config)
+    loaded = load_config_arg(args.config)
+    config = loaded.config
     setup_logging(config.log.level, config.log.format, dict(config.log.levels))
+    log_warnings(loaded, args.config)
     return asyncio.run(run_daemon(config, args.config))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from logflume.cli.config import load_config_arg
+    from logflume.cli.main import print_warnings
 
-    config = load_config_arg(args.config)
+    loaded = load_config_arg(args.config)
+    config = loaded.config
     name = args.config or "<embedded default>"
+    print_warnings(name, loaded.warnings)
     print(f"{name}: valid ({len(config.sources)} sources, {len(config.sinks)} sinks)")
     return EXIT_OK
 

@@ -12,7 +12,7 @@ from logflume import extras
 from logflume.cli.help import HelpFormatter
 from logflume.cli.registry import add_commands, find, resolve
 from logflume.cli.version import VersionAction
-from logflume.errors import EXIT_CONFIG, ConfigError, MissingExtraError
+from logflume.errors import EXIT_CONFIG, ConfigError, ConfigIssue, MissingExtraError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,9 +45,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             extras.require(extra, f"logflume {command.name}")
         result: int = resolve(command.run)(args)
     except ConfigError as exc:
+        print_warnings(exc.file or "<embedded default>", exc.warnings)
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     except MissingExtraError as exc:
         print(f"logflume {command.name}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return result
+
+
+def print_warnings(name: str, warnings: list[ConfigIssue]) -> None:
+    """Warnings about a config file (literal secrets), on stderr: they never change the exit code."""
+    for warning in warnings:
+        print(f"warning: {name}: {warning}", file=sys.stderr)

@@ -28,7 +28,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from logflume.cli.config import load_config_arg
     from logflume.ops.check import run_checks
 
-    config = load_config_arg(args.config)
+    config = load_config_arg(args.config).config
     results = asyncio.run(
         run_checks(config.state_dir, list(config.sources), list(config.sinks), args.timeout)
     )
@@ -73,7 +73,7 @@ def cmd_tap(args: argparse.Namespace) -> int:
             print(f"--address: {exc}", file=sys.stderr)
             return EXIT_CONFIG
     else:
-        config = load_config_arg(args.config)
+        config = load_config_arg(args.config).config
         if not config.http.enabled:
             print("http.enabled is false: the daemon has no endpoint to tap", file=sys.stderr)
             return EXIT_CONFIG

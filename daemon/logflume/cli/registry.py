@@ -76,6 +76,12 @@ COMMANDS: tuple[Command, ...] = (
         "logflume.analysis.commands:run_query",
     ),
     Command(
+        "config",
+        "the configuration reference, generated from the models: JSON Schema or Markdown",
+        "logflume.configtools.commands:config_arguments",
+        "logflume.configtools.commands:cmd_config",
+    ),
+    Command(
         "generate",
         "write sample LLM-proxy logs (timestamps ending now), rotating them",
         "logflume.cli.daemon:generate_arguments",

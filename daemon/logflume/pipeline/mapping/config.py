@@ -116,6 +116,14 @@ class FieldRule(StrictModel):
         return [self.from_] if isinstance(self.from_, str) else list(self.from_)
 
 
+def _shorthand_schema(schema: dict[str, Any]) -> None:
+    # The JSON Schema shows what `_shorthand` accepts: a path or a list of paths stands for {from: …}.
+    rule = schema["additionalProperties"]
+    schema["additionalProperties"] = {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}, rule]
+    }
+
+
 class MappingConfig(StrictModel):
     """Rules turning a source's own log shape into canonical fields; originals are kept."""
 
@@ -123,6 +131,7 @@ class MappingConfig(StrictModel):
         default_factory=dict,
         description="Target field → rule (a string is a source path to copy), applied in order: a rule "
         "reads the event as the earlier rules left it.",
+        json_schema_extra=_shorthand_schema,
     )
     drop: list[str] = Field(
         default_factory=list, description="Source paths removed after the rules (rename = map + drop)."

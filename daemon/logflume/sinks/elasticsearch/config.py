@@ -42,7 +42,9 @@ class TemplateConfig(StrictModel):
 
 
 class ElasticsearchSinkConfig(SinkCommonConfig):
-    type: Literal["elasticsearch"]
+    type: Literal["elasticsearch"] = Field(
+        description="An Elasticsearch or OpenSearch cluster (see `flavor`), through the bulk API."
+    )
     flavor: Flavor = Field(
         "elasticsearch",
         description="elasticsearch: Elasticsearch 8/9 through the official client; opensearch: OpenSearch 2.",

@@ -12,11 +12,15 @@ from logflume.units import ByteSize, Duration
 
 
 class RotationConfig(StrictModel):
+    """When an output file is closed (and compressed) and a new one started."""
+
     max_size: ByteSize | None = Field(100 * 1000**2, gt=0, description="Rotate a file at this size.")
     max_age: Duration | None = Field(None, gt=0, description="Rotate a file open for this long.")
 
 
 class RetentionConfig(StrictModel):
+    """Which rotated files are deleted."""
+
     max_files: int | None = Field(
         None,
         gt=0,
@@ -29,13 +33,15 @@ class FileSinkConfig(SinkCommonConfig):
     # A local disk is the backend itself: buffering it to another local disk gains nothing.
     default_buffer_type: ClassVar[BufferType] = "memory"
 
-    type: Literal["file"]
+    type: Literal["file"] = Field(description="JSON-lines files on a local disk.")
     path: str = Field(
         ...,
         min_length=1,
         description="Output path template: {source} and strftime fields (UTC, time of writing).",
     )
-    rotation: RotationConfig = Field(default_factory=RotationConfig)
+    rotation: RotationConfig = Field(
+        default_factory=RotationConfig, description="When an output file is closed and a new one started."
+    )
     compression: Literal["gzip", "none"] = Field("gzip", description="Compress rotated/closed files.")
     compression_level: int = Field(6, ge=1, le=9, description="gzip level for closed files.")
     digest: bool = Field(
@@ -48,7 +54,9 @@ class FileSinkConfig(SinkCommonConfig):
         ge=0,
         description="Files smaller than this (uncompressed) get no digest: decoding them is quick.",
     )
-    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="Which rotated files are deleted; none by default."
+    )
     file_mode: int = Field(0o640, ge=0, le=0o777, description="Permissions of files created.")
     fsync: Literal["checkpoint", "always", "never"] = Field(
         "checkpoint",

@@ -16,7 +16,7 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 
 
 class PostgresSinkConfig(SinkCommonConfig):
-    type: Literal["postgres"]
+    type: Literal["postgres"] = Field(description="A PostgreSQL table, daily partitions, written with COPY.")
     dsn: str = Field(
         ...,
         min_length=1,

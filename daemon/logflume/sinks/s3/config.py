@@ -17,7 +17,7 @@ DEFAULT_KEY = "{prefix}/{source}/dt=%Y-%m-%d/hour=%H/{host}-{batch_id}.json.gz"
 
 
 class S3SinkConfig(SinkCommonConfig):
-    type: Literal["s3"]
+    type: Literal["s3"] = Field(description="Gzipped JSON-lines objects in an S3 or S3-compatible bucket.")
     bucket: str = Field(..., min_length=3, max_length=63, description="Bucket the objects go to.")
     prefix: str = Field("logflume", description="Value of {prefix} in the key template.")
     key: str = Field(

@@ -218,7 +218,11 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.save_checkpoints()
+        try:
+            await self.save_checkpoints()
+        except (LogflumeError, OSError) as exc:
+            # What was acknowledged since the last checkpoint is read again at the next start.
+            log.error("Cannot save checkpoints at shutdown", extra={"error": str(exc)})
         self.save_stage_state()
         await self.alerts.stop(min(5.0, self.config.shutdown_timeout))
         self.dead_letters.close()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from logflume import eventtime
 from tests.hostile import HOSTILE, epoch_numbers, time_texts, values
 
-CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
+CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
 LOWEST = datetime(1, 1, 1, tzinfo=UTC)
 HIGHEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
@@ -143,6 +143,22 @@ class TestFormat:
         """Text kept as it is (looks_canonical and it parses) matches the strict canonical pattern."""
         if eventtime.canonical(text) == text:
             assert CANONICAL.fullmatch(text) is not None
+
+    @pytest.mark.parametrize(
+        "base", ["2024-01-15T10:30:15Z", "2024-01-15T10:30:15.123Z", "2024-01-15T10:30:15.123456789Z"]
+    )
+    def test_no_one_character_change_slips_through(self, base: str) -> None:
+        """Every text one character away from canonical text (replaced, inserted or removed; any
+        ASCII character and a few unicode digits) is kept as it is only if truly canonical."""
+        alphabet = [chr(code) for code in range(128)] + ["²", "\u0661", "\uff10", "\u00e9"]
+        slipped = []
+        for pos in range(len(base)):
+            head, tail = base[:pos], base[pos + 1 :]
+            for char in alphabet:
+                for text in (head + char + tail, head + char + base[pos:], head + tail):
+                    if eventtime.canonical(text) == text and not CANONICAL.fullmatch(text):
+                        slipped.append(text)
+        assert [] == slipped
 
     @pytest.mark.parametrize(
         ("seconds", "expected"),

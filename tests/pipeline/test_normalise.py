@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from logflume import eventtime
 from logflume.events import META_KEY, Batch
 from logflume.pipeline.normalise import NormaliseConfig, Normaliser
+from tests.hostile import HOSTILE, time_texts, values
+from tests.test_eventtime import CANONICAL
 
 
 def run(events: list[dict[str, Any]], **config: Any) -> list[dict[str, Any]]:
@@ -54,6 +59,13 @@ class TestTimestamps:
         """Text, unicode digits, out-of-range numbers and offsets, and other types leave the event
         without a time of its own: omitted when so configured, never an exception."""
         assert [{"timestamp": value}] == run([{"timestamp": value}], on_bad_timestamp="omit")
+
+    @HOSTILE
+    @given(value=st.one_of(values, time_texts(), st.from_regex(CANONICAL, fullmatch=True)))
+    def test_inline_fast_path_agrees_with_eventtime(self, value: Any) -> None:
+        """The stage's inline reading of canonical text gives what logflume.eventtime gives."""
+        stamped = run([{"timestamp": value}], on_bad_timestamp="omit")[0].get("@timestamp")
+        assert eventtime.canonical(value) == stamped
 
     def test_first_present_field_wins(self) -> None:
         """The first configured field present is used, dotted paths included."""

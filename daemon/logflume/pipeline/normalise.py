@@ -122,7 +122,7 @@ class Normaliser:
         function calls around it were most of the cost).
         """
         keys, fallback, fromisoformat = self._timestamp_keys or (), self.fallback, datetime.fromisoformat
-        to_text = eventtime.canonical
+        to_text, canonical_sizes = eventtime.canonical, eventtime.CANONICAL_SIZES
         field, table, canonical = self.level_field, self.levels, self.canonical
         bad = 0
         stamp: str | None
@@ -134,15 +134,13 @@ class Normaliser:
             # eventtime.looks_canonical, inline: the proxy's own UTC text only has to parse.
             if (
                 type(value) is str
-                and 20 <= len(value) <= 30
+                and (size := len(value)) in canonical_sizes
                 and value[-1] == "Z"
                 and value[10] == "T"
-                and value[4] == "-"
                 and value[7] == "-"
-                and value[13] == ":"
                 and value[16] == ":"
-                and value.isascii()
-                and (len(value) == 20 or (value[19] == "." and value[20:-1].isdigit()))
+                and (size == 20 or value[19] == ".")
+                and (size < 27 or (value[20:-1].isdigit() and value.isascii()))
             ):
                 try:
                     fromisoformat(value)

@@ -3,6 +3,7 @@ put in a field. Deterministic settings (``HOSTILE``) so a run in CI is the same 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -21,6 +22,9 @@ HOSTILE = settings(
         HealthCheck.data_too_large,
     ],
 )
+
+# The canonical event-time text, ASCII digits only (``\d`` would take any unicode digit).
+CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
 
 ODD_TEXT = [
     "",

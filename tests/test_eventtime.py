@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,9 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from logflume import eventtime
-from tests.hostile import HOSTILE, epoch_numbers, time_texts, values
+from tests.hostile import CANONICAL, HOSTILE, epoch_numbers, time_texts, values
 
-CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
 LOWEST = datetime(1, 1, 1, tzinfo=UTC)
 HIGHEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 

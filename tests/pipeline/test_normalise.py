@@ -12,8 +12,7 @@ from pydantic import ValidationError
 from logflume import eventtime
 from logflume.events import META_KEY, Batch
 from logflume.pipeline.normalise import NormaliseConfig, Normaliser
-from tests.hostile import HOSTILE, time_texts, values
-from tests.test_eventtime import CANONICAL
+from tests.hostile import CANONICAL, HOSTILE, time_texts, values
 
 
 def run(events: list[dict[str, Any]], **config: Any) -> list[dict[str, Any]]:

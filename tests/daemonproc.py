@@ -55,8 +55,8 @@ class Daemons:
     def __init__(self) -> None:
         self.started: list[DaemonProcess] = []
 
-    def start(self, config: Path) -> DaemonProcess:
-        proc = DaemonProcess(config).start()
+    def start(self, config: Path, launcher: Path | None = None) -> DaemonProcess:
+        proc = DaemonProcess(config, launcher).start()
         self.started.append(proc)
         return proc
 
@@ -67,10 +67,15 @@ class Daemons:
 
 
 class DaemonProcess:
-    """``logflume run -c CONFIG`` in a subprocess, its stderr captured to a file."""
+    """``logflume run -c CONFIG`` in a subprocess, its stderr captured to a file.
 
-    def __init__(self, config: Path) -> None:
+    ``launcher``: a Python script run instead of ``-m logflume``, given ``run -c CONFIG``; for a
+    test that must change the daemon before it starts (e.g. plant a bug no input can cause).
+    """
+
+    def __init__(self, config: Path, launcher: Path | None = None) -> None:
         self.config = config
+        self.launcher = launcher
         self.log_path = config.parent / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -78,7 +83,8 @@ class DaemonProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "logflume", "run", "-c", str(self.config)],
+            [sys.executable, *([str(self.launcher)] if self.launcher else ["-m", "logflume"]),
+             "run", "-c", str(self.config)],  # fmt: skip
             stdout=log,
             stderr=log,
             env=env,

@@ -27,7 +27,7 @@ from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.config import Config, load_config
 from logflume.deadletter import DeadLetterFile
 from logflume.errors import EXIT_CONFIG, ConfigError, LogflumeError, StateFileError
-from logflume.events import Batch, RawChunk
+from logflume.events import Batch, Event, RawChunk
 from logflume.fsutil import WriteFaults, os_error
 from logflume.ops.health import LoopMonitor, ProgressMonitor
 from logflume.ops.http import OpsServer
@@ -36,6 +36,7 @@ from logflume.ops.reload import ReloadPlan, effective_config, plan_reload
 from logflume.ops.tap import TapHub
 from logflume.ops.view import PipelineStats, SourceCounters, StageCounters
 from logflume.pipeline.build import build_chain
+from logflume.pipeline.isolate import Snapshot, StageGuard
 from logflume.pipeline.mapping import build_mapper
 from logflume.pipeline.parse import Parser
 from logflume.pipeline.stage import Chain, Stage
@@ -76,6 +77,8 @@ class Daemon:
         for source_config in config.sources:
             self._add_source(source_config)
         self.stage_stats: dict[str, StageCounters] = {"parse": StageCounters()}
+        # Reruns a stage event by event when it raises on a batch (the culprits are dead-lettered).
+        self.guard = StageGuard()
         self.chain = self._set_chain(build_chain(config.pipeline, config.state_dir))
         self.alerts = AlertDispatcher(config.alerts)
         self.runners = [self._build_runner(sink) for sink in config.sinks]
@@ -86,8 +89,11 @@ class Daemon:
         self._retiring: list[SinkRunner] = []  # removed by a reload, still draining
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
+        self._processor: asyncio.Task[None] | None = None
         self._reloads: set[asyncio.Task[bool]] = set()
         self._failure: asyncio.Future[BaseException] | None = None
+        # Internal tasks that died (name → error): health reports them until the process exits.
+        self.failed_tasks: dict[str, str] = {}
         # Held while a batch is handed to the runners, so a reload swaps them between batches.
         self._dispatch_lock = asyncio.Lock()
         self._checkpoint_lock = asyncio.Lock()
@@ -152,8 +158,9 @@ class Daemon:
         await self.alerts.start()
         for source in self.sources.values():
             self._start_source(source)
+        self._processor = asyncio.create_task(self._process(), name="processor")
         self._tasks = [
-            asyncio.create_task(self._process(), name="processor"),
+            self._processor,
             asyncio.create_task(self._checkpoint_loop(), name="checkpointer"),
             asyncio.create_task(self.notifier.watchdog(ProgressMonitor(self).check), name="watchdog"),
         ]
@@ -169,12 +176,22 @@ class Daemon:
         self._source_tasks[source.name] = task
 
     def _watch(self, task: asyncio.Task[Any]) -> None:
-        """An internal task that dies takes the daemon down: it must not run half-broken."""
+        """An internal task that dies takes the daemon down: it must not run half-broken.
+
+        Logged with its name, counted (``logflume_task_failures``), reported by ``/healthz`` and
+        ``/readyz`` while the daemon drains, and the process exits 1, so systemd restarts it. No
+        event can cause this any more (stages isolate the events they raise on): it is a bug or a
+        fault of the machine, which a restart may cure.
+        """
         if task.cancelled() or task.exception() is None:
             return
         exc = task.exception()
         assert exc is not None
-        log.error("Internal task failed", exc_info=exc, extra={"task": task.get_name()})
+        name = task.get_name()
+        self.stats.task_failures[name] = self.stats.task_failures.get(name, 0) + 1
+        self.failed_tasks[name] = f"{type(exc).__name__}: {exc}"
+        extra = {"task": name, "error_type": type(exc).__name__}
+        log.error("Internal task failed; stopping", exc_info=exc, extra=extra)
         if self._failure is not None and not self._failure.done():
             self._failure.set_result(exc)
 
@@ -210,7 +227,7 @@ class Daemon:
         try:
             async with asyncio.timeout(self.config.shutdown_timeout):
                 await asyncio.gather(*self._source_tasks.values(), return_exceptions=True)
-                await self.queue.join()
+                await self._queue_processed()
                 for runner in self.all_runners():
                     await runner.stop()
         except TimeoutError:
@@ -220,12 +237,28 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.save_checkpoints()
+        try:
+            await self.save_checkpoints()
+        except (LogflumeError, OSError) as exc:
+            # What was acknowledged since the last checkpoint is read again at the next start.
+            log.error("Cannot save checkpoints at shutdown", extra={"error": str(exc)})
         self.save_stage_state()
         await self.alerts.stop(min(5.0, self.config.shutdown_timeout))
         self.dead_letters.close()
         log.info("Stopped", extra={"events": self.stats.events_out, "dead_letters": self.dead_letters.count})
         self.state_lock.release()
+
+    async def _queue_processed(self) -> None:
+        """Until the processor has handled every queued chunk; at once when it is not running (a
+        dead processor handles nothing: those chunks are unacknowledged and read again)."""
+        processor = self._processor
+        if processor is None or processor.done():
+            return
+        joined = asyncio.create_task(self.queue.join())
+        try:
+            await asyncio.wait([joined, processor], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            joined.cancel()
 
     def abort(self) -> None:
         """Second signal: stop now, keeping only checkpoints of what was acknowledged.
@@ -287,7 +320,7 @@ class Daemon:
         batch = Batch(events, [chunk.ack], dead)
         # The only cost of tapping when nobody taps: this check, once per batch.
         if self.tap.active:
-            self.tap.offer("parse", events)
+            self._offer("parse", events)
             batch = self._run_stages_tapped(batch, now)
         else:
             batch = self._run_stages(batch, now)
@@ -295,16 +328,24 @@ class Daemon:
 
     def _run_stages(self, batch: Batch, now: float) -> Batch:
         # The chain's loop, counting per stage (a few integer additions per stage and batch).
+        guard = self.guard
         for stage, counters in self._metered:
-            batch = _metered_call(stage, counters, batch, now)
+            batch = metered_call(stage, counters, batch, now, guard)
         return batch
 
     def _run_stages_tapped(self, batch: Batch, now: float) -> Batch:
-        offer = self.tap.offer
+        offer, guard = self._offer, self.guard
         for stage, counters in self._metered:
-            batch = _metered_call(stage, counters, batch, now)
+            batch = metered_call(stage, counters, batch, now, guard)
             offer(stage.name, batch.events)
         return batch
+
+    def _offer(self, stage: str, events: list[Event]) -> None:
+        """Copies for the tap clients; a tap that fails never stops the processor."""
+        try:
+            self.tap.offer(stage, events)
+        except Exception as exc:
+            log.warning("Tap could not take events", extra={"stage": stage, "error_type": type(exc).__name__})
 
     async def _dispatch(self, batch: Batch) -> None:
         if batch.dead:
@@ -555,9 +596,18 @@ class Daemon:
         self._source_tasks.pop(name, None)
 
 
-def _metered_call(stage: Stage, counters: StageCounters, batch: Batch, now: float) -> Batch:
-    events_in, dead_in, routed_in = len(batch.events), len(batch.dead), _routed(batch)
-    batch = stage(batch, now)
+def metered_call(
+    stage: Stage, counters: StageCounters, batch: Batch, now: float, guard: StageGuard
+) -> Batch:
+    """One stage on one batch, counted; a stage that raises is rerun event by event (the events
+    it still raises on are dead-lettered), so no event can stop the processor."""
+    before = Snapshot.of(batch)
+    events_in, dead_in, routed_in = before.count, before.dead, _routed(batch)
+    try:
+        batch = stage(batch, now)
+    except Exception as exc:
+        counters.failed_batches += 1
+        batch = guard.rerun(stage, before.restore(batch), now, exc)
     events_out = len(batch.events)
     routed = _routed(batch) - routed_in
     counters.batches += 1

@@ -31,9 +31,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from logflume import eventtime
 from logflume.errors import DigestError
 
-VERSION = 1
+# 2: times read by logflume.eventtime's rule (epoch numbers by magnitude; @timestamp first).
+VERSION = 2
 ERROR_LEVELS = ("ERROR", "CRITICAL", "FATAL")
 # Fields read from each line and their types. "logflume" is read only to drop the daemon's own
 # metric and alert events.
@@ -88,13 +90,43 @@ def read_json_sql(files_param: str, compression: str) -> str:
     )
 
 
+def event_time_sql(column: str) -> str:
+    """DuckDB SQL for the event time in the VARCHAR ``column``, by :mod:`logflume.eventtime`'s rule.
+
+    ISO text is read by DuckDB's own cast (the same forms, barring rarities such as week dates);
+    a JSON number, or text holding one, is epoch time in the unit its magnitude tells; text over
+    ``MAX_TEXT`` characters and times outside the years 1 to 9999 are NULL, as in Python. DuckDB
+    reads a JSON number into a VARCHAR column as its text, so one rule covers both.
+    """
+    value = quote(column)
+    iso = f"try_cast({value} AS TIMESTAMPTZ)"
+    number = f"try_cast({value} AS DOUBLE)"
+    size = f"abs({number})"
+    epoch_seconds = (
+        f"CASE WHEN {size} < {eventtime.MILLIS_FROM!r} THEN {number} "
+        f"WHEN {size} < {eventtime.MICROS_FROM!r} THEN {number} / 1e3 "
+        f"WHEN {size} < {eventtime.NANOS_FROM!r} THEN {number} / 1e6 "
+        f"ELSE {number} / 1e9 END"
+    )
+    lowest, highest = eventtime.MIN_SECONDS, eventtime.MAX_SECONDS + 1
+    return (
+        f"CASE WHEN length({value}) <= {eventtime.MAX_TEXT} THEN coalesce("
+        f"CASE WHEN epoch({iso}) >= {lowest!r} AND epoch({iso}) < {highest!r} THEN {iso} END, "
+        f"CASE WHEN regexp_full_match({value}, '{eventtime.NUMBER_PATTERN}') "
+        f"AND ({epoch_seconds}) >= {lowest!r} AND ({epoch_seconds}) < {highest!r} "
+        f"THEN to_timestamp({epoch_seconds}) END) END"
+    )
+
+
 def rows_sql(raw: str) -> str:
     """The digest rows of the raw rows ``raw`` selects (see :mod:`logflume.analysis.results`).
 
     A request is an outcome line (it carries a response time or a status); an error has an error
-    level or a 5xx status; the message is kept for error events only. Timestamps without an
-    offset are UTC: the session's time zone must be UTC.
+    level or a 5xx status; the message is kept for error events only. The time is the first of
+    ``eventtime.EVENT_TIME_FIELDS`` that reads as one (:func:`event_time_sql`), like the sinks';
+    timestamps without an offset are UTC: the session's time zone must be UTC.
     """
+    times = ", ".join(event_time_sql(field) for field in eventtime.EVENT_TIME_FIELDS)
     levels = ", ".join(f"'{level}'" for level in ERROR_LEVELS)
     present = " OR ".join(f"{quote(field)} IS NOT NULL" for field in EVENT_FIELDS)
     return f"""
@@ -102,7 +134,7 @@ def rows_sql(raw: str) -> str:
             CASE WHEN is_error THEN message END AS error_message
         FROM (
             SELECT *,
-                try_cast(coalesce("timestamp", "@timestamp") AS TIMESTAMPTZ) AS ts,
+                coalesce({times}) AS ts,
                 response_time_ms AS rt,
                 (response_time_ms IS NOT NULL OR status_code IS NOT NULL) AS is_request,
                 (coalesce(upper(level) IN ({levels}), false)

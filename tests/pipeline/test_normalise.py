@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from logflume import eventtime
 from logflume.events import META_KEY, Batch
-from logflume.pipeline.normalise import NormaliseConfig, Normaliser, parse_timestamp
+from logflume.pipeline.normalise import NormaliseConfig, Normaliser
+from tests.hostile import CANONICAL, HOSTILE, time_texts, values
 
 
 def run(events: list[dict[str, Any]], **config: Any) -> list[dict[str, Any]]:
@@ -31,21 +35,36 @@ class TestTimestamps:
             (1705314615.25, "2024-01-15T10:30:15.250Z"),
             (1705314615123, "2024-01-15T10:30:15.123Z"),
             (1705314615123456, "2024-01-15T10:30:15.123456Z"),
-            (1705314615123456789, "2024-01-15T10:30:15.123457Z"),
+            (1705314615123456789, "2024-01-15T10:30:15.123456Z"),
+            ("2024-01-15T10:30:15.123456789Z", "2024-01-15T10:30:15.123456789Z"),
+            ("2024-01-15T10:30:15.123456789+00:00", "2024-01-15T10:30:15.123456Z"),
             ("1705314615", "2024-01-15T10:30:15.000Z"),
             ("1705314615123", "2024-01-15T10:30:15.123Z"),
         ],
     )
     def test_formats_become_utc_iso_with_z(self, value: Any, expected: str) -> None:
-        """ISO 8601 with Z or an offset, and epoch seconds/ms/µs/ns, all become UTC ISO 8601 with Z."""
-        assert expected == parse_timestamp(value)
+        """ISO 8601 with Z or an offset, and epoch seconds/ms/µs/ns, all become UTC ISO 8601 with Z
+        (finer than microseconds is cut, except in text already canonical, which is kept)."""
+        assert expected == run([{"timestamp": value}])[0]["@timestamp"]
 
     @pytest.mark.parametrize(
-        "value", ["yesterday", "", "2024-13-45T10:00:00Z", None, True, [1], {"a": 1}, 1e300]
-    )
-    def test_unparseable_values_give_none(self, value: Any) -> None:
-        """Text, out-of-range numbers and other types are not timestamps."""
-        assert parse_timestamp(value) is None
+        "value",
+        [
+            "yesterday", "", "2024-13-45T10:00:00Z", None, True, [1], {"a": 1}, 1e300, "²", "١٢",
+            "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00", 10**400, float("nan"),
+        ],
+    )  # fmt: skip
+    def test_unparseable_values_are_no_time(self, value: Any) -> None:
+        """Text, unicode digits, out-of-range numbers and offsets, and other types leave the event
+        without a time of its own: omitted when so configured, never an exception."""
+        assert [{"timestamp": value}] == run([{"timestamp": value}], on_bad_timestamp="omit")
+
+    @HOSTILE
+    @given(value=st.one_of(values, time_texts(), st.from_regex(CANONICAL, fullmatch=True)))
+    def test_inline_fast_path_agrees_with_eventtime(self, value: Any) -> None:
+        """The stage's inline reading of canonical text gives what logflume.eventtime gives."""
+        stamped = run([{"timestamp": value}], on_bad_timestamp="omit")[0].get("@timestamp")
+        assert eventtime.canonical(value) == stamped
 
     def test_first_present_field_wins(self) -> None:
         """The first configured field present is used, dotted paths included."""

@@ -19,7 +19,7 @@ from logflume.events import META_KEY, Event
 from logflume.sinks.elasticsearch.bulk import BulkEncoder, BulkRequest, classify
 from logflume.sinks.elasticsearch.clients import classify_status, shard_timeout
 from logflume.sinks.elasticsearch.config import ElasticsearchSinkConfig
-from logflume.sinks.elasticsearch.naming import IndexNamer, parse_time
+from logflume.sinks.elasticsearch.naming import IndexNamer
 from logflume.sinks.registry import SINK_TYPES
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -93,21 +93,20 @@ class TestConfig:
 
 class TestNaming:
     @pytest.mark.parametrize(
-        ("value", "expected"),
+        ("own", "expected"),
         [
-            ("2026-01-15T10:30:15.123Z", datetime(2026, 1, 15, 10, 30, 15, 123000, tzinfo=UTC)),
-            ("2026-01-15T23:30:00-02:00", datetime(2026, 1, 16, 1, 30, tzinfo=UTC)),
-            ("2026-01-15T10:30:00", datetime(2026, 1, 15, 10, 30, tzinfo=UTC)),
-            (1768473015123, datetime(2026, 1, 15, 10, 30, 15, 123000, tzinfo=UTC)),
-            ("yesterday", None),
-            (True, None),
-            (None, None),
-            ({"a": 1}, None),
+            (1768473015123, ("logs-2026-01-15", "2026-01-15T10:30:15.123Z")),
+            (1768473015, ("logs-2026-01-15", "2026-01-15T10:30:15.000Z")),
+            ("2026-01-15T23:30:00-02:00", ("logs-2026-01-16", "2026-01-16T01:30:00.000Z")),
+            ("yesterday", ("logs-2026-01-15", "2026-01-15T10:30:00.000Z")),
         ],
     )
-    def test_parse_time(self, value: Any, expected: datetime | None) -> None:
-        """ISO 8601 (any zone, naive as UTC) and epoch milliseconds parse to UTC; anything else is None."""
-        assert expected == parse_time(value)
+    def test_own_timestamp_in_another_form_is_replaced(self, own: Any, expected: tuple[str, str]) -> None:
+        """An own @timestamp that is not canonical text is written as the instant the index is
+        named by (an epoch number by the daemon's magnitude rule, not as the node's milliseconds);
+        one that is no time gives way to ``timestamp``."""
+        fields = {"@timestamp": own, "timestamp": "2026-01-15T10:30Z"}
+        assert expected == IndexNamer("logs-%Y-%m-%d").resolve(event(1, **fields), NOW)
 
     def test_own_timestamp_picks_the_index_and_is_copied(self) -> None:
         """``timestamp`` (in UTC) names the index and becomes @timestamp in strict ISO form."""

@@ -10,30 +10,10 @@ from pydantic import ValidationError
 
 from logflume.events import META_KEY, Event
 from logflume.sinks.postgres.config import PostgresSinkConfig
-from logflume.sinks.postgres.rows import RowBuilder, dump, parse_time, sanitise, to_float, to_inet, to_int
+from logflume.sinks.postgres.rows import RowBuilder, dump, sanitise, to_float, to_inet, to_int
 from logflume.sinks.postgres.schema import EVENT_COLUMNS, STAGE_EVENT_NAMES
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-class TestParseTime:
-    @pytest.mark.parametrize(
-        ("value", "expected"),
-        [
-            ("2024-01-15T10:30:15.123Z", datetime(2024, 1, 15, 10, 30, 15, 123000, tzinfo=UTC)),
-            ("2024-01-15T12:30:15+02:00", datetime(2024, 1, 15, 10, 30, 15, tzinfo=UTC)),
-            ("2024-01-15 10:30:15", datetime(2024, 1, 15, 10, 30, 15, tzinfo=UTC)),
-            ("2024-01-15T10:30:15.123456789Z", datetime(2024, 1, 15, 10, 30, 15, 123456, tzinfo=UTC)),
-            (1705314615, datetime(2024, 1, 15, 10, 30, 15, tzinfo=UTC)),
-            (1705314615123, datetime(2024, 1, 15, 10, 30, 15, 123000, tzinfo=UTC)),
-            ("yesterday", None),
-            (True, None),
-            (None, None),
-        ],
-    )
-    def test_reads_iso_text_and_epoch_numbers(self, value: object, expected: datetime | None) -> None:
-        """ISO 8601 (naive means UTC, nanoseconds cut to micro) and epoch s/ms parse; the rest is None."""
-        assert expected == parse_time(value)
 
 
 class TestConversions:

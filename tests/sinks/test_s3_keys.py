@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -88,12 +89,19 @@ class TestKeys:
         assert expected == renderer.render("a/b%Y", [event(1)], "x", NOW)
 
     def test_event_time_reads_text_and_epochs(self) -> None:
-        """@timestamp wins over timestamp; epoch milliseconds are recognised."""
-        expected = [1705314615.0, 1705314615.123, None]
+        """@timestamp wins over timestamp; epoch milliseconds are recognised; without a time of
+        its own an event is filed at its ingest time."""
+        expected = [
+            datetime(2024, 1, 15, 10, 30, 15, tzinfo=UTC),
+            datetime(2024, 1, 15, 10, 30, 15, 123000, tzinfo=UTC),
+            None,
+            datetime(2024, 1, 15, 10, 30, tzinfo=UTC),
+        ]
         assert expected == [
             event_time({"@timestamp": "2024-01-15T10:30:15Z", "timestamp": "2000-01-01T00:00:00Z"}),
             event_time({"timestamp": 1705314615123}),
             event_time({"timestamp": "soon"}),
+            event_time({"timestamp": "²", META_KEY: {"ingested_at": "2024-01-15T10:30:00.000Z"}}),
         ]
 
 

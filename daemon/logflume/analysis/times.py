@@ -1,9 +1,10 @@
-"""``--since`` / ``--until`` values: a duration back from now (``1h``, ``30m``, ``2d``) or an ISO time."""
+"""``--since`` / ``--until`` values: a duration back from now (``1h``, ``30m``, ``2d``) or a time."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from logflume import eventtime
 from logflume.errors import AnalysisError
 from logflume.units import parse_duration
 
@@ -11,7 +12,8 @@ from logflume.units import parse_duration
 def parse_time(text: str, now: datetime) -> datetime:
     """An aware UTC datetime from ``text``; relative values count back from ``now``.
 
-    ISO times without an offset are taken as UTC, the zone the proxy writes its timestamps in.
+    Anything else is read like an event's time (:func:`logflume.eventtime.parse`): ISO 8601
+    without an offset is UTC, the zone the proxy writes its timestamps in.
     """
     value = text.strip()
     if value == "now":
@@ -22,13 +24,10 @@ def parse_time(text: str, now: datetime) -> datetime:
         pass
     else:
         return now - timedelta(seconds=seconds)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
+    moment = eventtime.parse(value)
+    if moment is None:
         raise AnalysisError(
             f"invalid time {text!r}: use a duration back from now (30m, 1h, 2d) or an ISO time "
-            "(2024-01-15T10:30:00Z)"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+            "(2024-01-15T10:30:00Z) between the years 1 and 9999"
+        )
+    return moment

@@ -34,9 +34,15 @@ class LoopMonitor:
             self.lag = max(0.0, self.beat - started - self.INTERVAL)
 
 
+def task_problems(view: DaemonView) -> list[str]:
+    """One line per internal task that died (the daemon is then stopping, to exit 1)."""
+    return [f"internal task {name} failed: {error}" for name, error in sorted(view.failed_tasks.items())]
+
+
 def liveness(view: DaemonView, monitor: LoopMonitor) -> tuple[bool, dict[str, Any]]:
-    """Alive: this answer came from the event loop, and it does not lag behind its timers."""
-    problems = []
+    """Alive: this answer came from the event loop, it does not lag behind its timers, and no
+    internal task died."""
+    problems = task_problems(view)
     if monitor.lag > MAX_LOOP_LAG:
         problems.append(f"event loop lags {monitor.lag:.1f}s behind its timers")
     body: dict[str, Any] = {
@@ -69,8 +75,9 @@ def sink_state(runner: SinkRunner) -> tuple[bool, dict[str, Any]]:
 
 
 def readiness(view: DaemonView) -> tuple[bool, dict[str, Any]]:
-    """Ready: started, not stopping, every source following its files, every sink writing or buffering."""
-    problems: list[str] = []
+    """Ready: started, not stopping, no internal task dead, every source following its files, every
+    sink writing or buffering."""
+    problems = task_problems(view)
     if view.stopping:
         problems.append("shutting down")
     elif not view.ready:

@@ -127,6 +127,15 @@ class DaemonCollector(Collector):
         reloads.add_metric(["ok"], view.stats.reloads)
         reloads.add_metric(["failed"], view.stats.reload_failures)
         yield reloads
+        tasks = CounterMetricFamily(
+            "logflume_task_failures",
+            "Internal tasks (processor, checkpointer, watchdog, source:NAME) that died; the daemon "
+            "then exits 1.",
+            labels=["task"],
+        )
+        for name, count in sorted(view.stats.task_failures.items()):
+            tasks.add_metric([name], count)
+        yield tasks
 
     def _sources(self) -> Iterator[Metric]:
         view = self.view
@@ -212,6 +221,12 @@ class DaemonCollector(Collector):
             "dead_letters": CounterMetricFamily(
                 "logflume_stage_events_dead_lettered",
                 "Inputs the stage sent to the dead-letter file.",
+                labels=label,
+            ),
+            "failed_batches": CounterMetricFamily(
+                "logflume_stage_batch_failures",
+                "Batches the stage raised on; it was then run event by event, and the events it "
+                "still raised on were dead-lettered.",
                 labels=label,
             ),
         }

@@ -30,6 +30,7 @@ class PipelineStats:
     dead_letters: int = 0
     reloads: int = 0
     reload_failures: int = 0
+    task_failures: dict[str, int] = field(default_factory=dict)  # by task name
     alerts_fired: dict[str, int] = field(default_factory=dict)  # by rule
     last_progress: float = field(default_factory=time.monotonic)
 
@@ -54,6 +55,8 @@ class StageCounters:
     dropped: int = 0
     routed: int = 0
     dead_letters: int = 0
+    # Batches the stage raised on (then run event by event; what still raised is in dead_letters).
+    failed_batches: int = 0
 
 
 class DaemonView(Protocol):
@@ -82,6 +85,10 @@ class DaemonView(Protocol):
 
     @property
     def checkpoint_times(self) -> Mapping[str, float]: ...
+
+    @property
+    def failed_tasks(self) -> Mapping[str, str]:
+        """Internal tasks that died, with their error (the daemon is stopping)."""
 
     @property
     def ready(self) -> bool: ...

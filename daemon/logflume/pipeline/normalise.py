@@ -1,18 +1,20 @@
 """Normalise (the end of parse): renamed fields, one UTC ``@timestamp``, canonical level names.
 
 Runs first, so every later stage, sink and query sees the same field names and shapes whatever
-the writing application called them.
+the writing application called them. Times are read by :mod:`logflume.eventtime`, the one parser
+every stage and sink uses: a value it cannot read is no time, never an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from logflume import eventtime
 from logflume.events import META_KEY, Batch, Event
 from logflume.models import StrictModel
 from logflume.pipeline.paths import MISSING, check_path, make_getter, make_popper, make_setter
@@ -42,8 +44,8 @@ class NormaliseConfig(StrictModel):
     )
     timestamp_fields: list[str] = Field(
         default_factory=lambda: ["timestamp", "time", "ts", "@timestamp"],
-        description="Fields holding the event time (ISO 8601, or epoch seconds/milliseconds); "
-        "first present wins.",
+        description="Fields holding the event time (ISO 8601, or epoch seconds/ms/µs/ns told apart by "
+        "magnitude); first present wins.",
     )
     on_bad_timestamp: Literal["ingested_at", "omit"] = Field(
         "ingested_at",
@@ -73,62 +75,6 @@ class NormaliseConfig(StrictModel):
 @dataclass
 class NormaliseStats:
     bad_timestamps: int = 0
-
-
-def format_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with Z, millisecond precision unless the time has finer digits."""
-    moment = moment.astimezone(UTC)
-    spec = "milliseconds" if moment.microsecond % 1000 == 0 else "microseconds"
-    return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
-
-
-def parse_timestamp(value: Any) -> str | None:
-    """The UTC ISO 8601 form of a timestamp value, or None when it is not one.
-
-    Strings: ISO 8601 with Z or an offset (no offset means UTC), or digits of epoch time.
-    Numbers: epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude.
-    """
-    kind = type(value)
-    if kind is str:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return _parse_odd_string(value)
-        # Already canonical: keep the text, formatting is most of the cost.
-        if _canonical_shape(value):
-            return value  # type: ignore[no-any-return]
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return format_utc(moment)
-    if kind is int or kind is float:
-        return _from_epoch(value)
-    return None
-
-
-def _canonical_shape(value: str) -> bool:
-    """Laid out as format_utc writes (given that it parses): date T time, seconds, Z."""
-    return value[-1] == "Z" and len(value) >= 20 and value[10] == "T" and value[19] in ".Z"
-
-
-def _parse_odd_string(value: str) -> str | None:
-    text = value.strip()
-    if text.isdigit() or (text.count(".") == 1 and text.replace(".", "", 1).isdigit()):
-        return _from_epoch(float(text))
-    return None
-
-
-def _from_epoch(number: float) -> str | None:
-    size = abs(number)
-    if size >= 1e17:
-        number /= 1e9
-    elif size >= 1e14:
-        number /= 1e6
-    elif size >= 1e11:
-        number /= 1e3
-    try:
-        return format_utc(datetime.fromtimestamp(number, UTC))
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _level_table(extra: Mapping[str, str]) -> dict[Any, str]:
@@ -173,9 +119,10 @@ class Normaliser:
 
         Does what :meth:`_timestamps` then :meth:`_levels` do, with the common case inline: a
         string already in canonical form only has to parse (``fromisoformat`` is cheap; the
-        function calls and checks around it were most of the cost).
+        function calls around it were most of the cost).
         """
         keys, fallback, fromisoformat = self._timestamp_keys or (), self.fallback, datetime.fromisoformat
+        to_text, canonical_sizes = eventtime.canonical, eventtime.CANONICAL_SIZES
         field, table, canonical = self.level_field, self.levels, self.canonical
         bad = 0
         stamp: str | None
@@ -184,18 +131,24 @@ class Normaliser:
                 value = event.get(key, MISSING)
                 if value is not MISSING:
                     break
-            # _canonical_shape, inline and before parsing; parse_timestamp for anything else.
-            if type(value) is str and len(value) >= 20 and value[-1] == "Z" and value[10] == "T":
-                if value[19] in ".Z":
-                    try:
-                        fromisoformat(value)
-                        stamp = value
-                    except ValueError:
-                        stamp = _parse_odd_string(value)
-                else:
-                    stamp = parse_timestamp(value)
+            # eventtime.looks_canonical, inline: the proxy's own UTC text only has to parse.
+            if (
+                type(value) is str
+                and (size := len(value)) in canonical_sizes
+                and value[-1] == "Z"
+                and value[10] == "T"
+                and value[7] == "-"
+                and value[16] == ":"
+                and (size == 20 or value[19] == ".")
+                and (size < 27 or (value[20:-1].isdigit() and value.isascii()))
+            ):
+                try:
+                    fromisoformat(value)
+                    stamp = value
+                except ValueError:  # the layout, not the calendar (30 February)
+                    stamp = None
             else:
-                stamp = None if value is MISSING else parse_timestamp(value)
+                stamp = None if value is MISSING else to_text(value)
             if stamp is None:
                 bad += 1
                 meta = event.get(META_KEY)
@@ -233,7 +186,7 @@ class Normaliser:
             for get in getters:
                 value = get(event)
                 if value is not MISSING:
-                    stamp = parse_timestamp(value)
+                    stamp = eventtime.canonical(value)
                     break
             if stamp is None:
                 bad += 1

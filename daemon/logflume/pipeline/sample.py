@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 
 from logflume.events import META_KEY, Batch, Event
 from logflume.models import StrictModel
+from logflume.pipeline.labels import text
 from logflume.pipeline.normalise import LEVELS
 from logflume.pipeline.paths import MISSING, check_path, make_getter
 
@@ -91,7 +92,7 @@ class Sampler:
         for get in self.keys:
             value: Any = get(event)
             if value is not MISSING and value is not None and value != "":
-                return value if type(value) is str else str(value)
+                return value if type(value) is str else _key_text(value)
         meta = event.get(META_KEY)
         return str(meta.get("event_id", "")) if type(meta) is dict else ""
 
@@ -111,3 +112,10 @@ class Sampler:
                         kept.append(event)
                 batch.routes[sink] = kept
         return batch
+
+
+def _key_text(value: Any) -> str:
+    try:
+        return str(value)
+    except (ValueError, RecursionError):  # an integer past 4300 digits; a list nested too deep
+        return text(value)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from logflume import jsontext
 from logflume.events import Event
 
 _SAMPLES = 4
@@ -29,9 +30,16 @@ def estimate_bytes(events: list[Event]) -> int:
     else:
         step = (count - 1) / (_SAMPLES - 1)
         picks = [events[round(i * step)] for i in range(_SAMPLES)]
-    sampled = sum(len(orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS)) for event in picks)
+    sampled = sum(map(_size, picks))
     # +1 per event for the separator (newline or comma) most encodings add.
     return (sampled * count) // len(picks) + count
+
+
+def _size(event: Event) -> int:
+    try:
+        return len(orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # nested deeper than orjson writes, an integer past 64 bits
+        return len(jsontext.dumps(event))
 
 
 @dataclass(eq=False, slots=True)

@@ -40,6 +40,7 @@ from typing import Any
 
 import orjson
 
+from logflume import jsontext
 from logflume.events import Event
 from logflume.fsutil import WriteFaults, atomic_write, fsync_dir, write_all
 
@@ -53,7 +54,10 @@ _POINTER_VERSION = 1
 
 def encode_record(events: list[Event]) -> bytes:
     """One record (header and payload) holding ``events``."""
-    payload = orjson.dumps(events, default=str, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        payload = orjson.dumps(events, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # nested deeper than orjson writes, an integer past 64 bits
+        payload = jsontext.dumps(events)
     head = struct.pack("<II", len(payload), len(events))
     return head + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head))) + payload
 

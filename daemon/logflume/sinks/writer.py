@@ -11,8 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 
-import orjson
-
+from logflume import jsontext
 from logflume.errors import FatalSinkError, RetryableSinkError
 from logflume.events import META_KEY, DeadLetter, Event
 from logflume.sinks.base import Sink
@@ -33,7 +32,7 @@ def dead_letter_for(sink_name: str, event: Event, reason: str) -> DeadLetter:
         file=str(meta.get("file", "")),
         offset=int(meta.get("offset", -1)),
         reason=f"sink {sink_name}: {reason}",
-        raw=orjson.dumps(event, default=str).decode(),
+        raw=jsontext.dumps(event).decode(),
     )
 
 

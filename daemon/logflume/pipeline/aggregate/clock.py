@@ -1,78 +1,18 @@
-"""Event time: reading an event's timestamp, and the watermark that decides when windows close.
+"""Event time for the windowed stages: reading an event's time, and the watermark that decides
+when windows close.
 
-Timestamps are ``@timestamp``, else ``timestamp``: ISO 8601 text or epoch seconds/milliseconds.
-Parsing ISO text is the costly part, and a stream's timestamps share their minute for thousands of
-events, so the epoch of each ``YYYY-MM-DDTHH:MM`` prefix is cached and only the seconds are parsed.
+Times are read by :mod:`logflume.eventtime` (the one parser of the daemon), in epoch seconds:
+``parse_time`` reads one value, ``event_time`` an event (``@timestamp``, else ``timestamp``), and
+``iso`` writes the times the stages compute (window bounds, alert times).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from logflume.eventtime import event_seconds as event_time
+from logflume.eventtime import format_seconds as iso
+from logflume.eventtime import seconds as parse_time
 
-from logflume.events import Event
-
-_CACHE_LIMIT = 4096
-# Epoch seconds above this are taken as milliseconds (year 2286 in seconds).
-_MILLIS_ABOVE = 1e10
-_minutes: dict[str, float] = {}
-
-
-def _parse_slow(text: str) -> float | None:
-    try:
-        moment = datetime.fromisoformat(text.replace(" ", "T", 1))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        # No zone: the proxy writes UTC.
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def parse_time(value: object) -> float | None:
-    """Epoch seconds from ISO 8601 text or an epoch number; None when it is neither."""
-    kind = type(value)
-    if kind is str:
-        text: str = value  # type: ignore[assignment]
-        # Fast path for "YYYY-MM-DDTHH:MM:SS[.fff][Z|+00:00]", the proxy's own UTC format.
-        if len(text) >= 19 and text[16] == ":" and text[13] == ":":
-            tail = text[19:]
-            if tail.endswith("Z"):
-                tail = tail[:-1]
-            elif tail.endswith("+00:00"):
-                tail = tail[:-6]
-            if tail == "" or (tail[0] == "." and tail[1:].isdigit()):
-                prefix = text[:16]
-                base = _minutes.get(prefix)
-                if base is None:
-                    base = _parse_slow(prefix + ":00")
-                    if base is None:
-                        return None
-                    if len(_minutes) >= _CACHE_LIMIT:
-                        _minutes.clear()
-                    _minutes[prefix] = base
-                seconds = text[17:19]
-                if seconds.isdigit():
-                    return base + float(seconds + tail)
-        return _parse_slow(text)
-    if kind is int or kind is float:
-        number = float(value)  # type: ignore[arg-type]
-        return number / 1000.0 if number > _MILLIS_ABOVE else number
-    return None
-
-
-def event_time(event: Event) -> float | None:
-    """The event's own time (``@timestamp``, else ``timestamp``) in epoch seconds, or None."""
-    value = event.get("@timestamp")
-    if value is None:
-        value = event.get("timestamp")
-        if value is None:
-            return None
-    return parse_time(value)
-
-
-def iso(seconds: float) -> str:
-    """UTC ISO 8601 with milliseconds and a Z, the form every event the daemon makes uses."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+__all__ = ["Watermark", "event_time", "iso", "parse_time"]
 
 
 class Watermark:

@@ -18,11 +18,17 @@ from logflume.events import Batch, Event
 from logflume.pipeline.aggregate.clock import Watermark, parse_time
 from logflume.pipeline.aggregate.config import AggregateConfig
 from logflume.pipeline.aggregate.window import Totals, metric_event
+from logflume.pipeline.labels import group_value, text
 
 log = logging.getLogger(__name__)
 
 _ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "error", "critical"})
 _OTHER = "_other"
+# Figures beyond this (and NaN, infinities) are not counted: JSON gives at most 64-bit integers,
+# but an event from elsewhere could carry 10**400, which no float sum or sketch can take.
+_LIMIT = 1e18
+# Longer status "codes" are not counted: each distinct one would be a key of the window.
+_MAX_STATUS_TEXT = 16
 
 Key = tuple[Any, ...]
 
@@ -55,7 +61,7 @@ def _key_getter(dimensions: list[str]) -> Callable[[Event], Key]:
 
 
 def _hashable(key: Key) -> Key:
-    return tuple(v if v is None or isinstance(v, str | int | float | bool) else str(v) for v in key)
+    return tuple(v if v is None or isinstance(v, str | int | float | bool) else text(v) for v in key)
 
 
 class _Rollup:
@@ -119,14 +125,17 @@ class AggregateStage:
         late = untimed = overflow = 0
         current_start = math.nan
         window: dict[Key, Totals] = {}
+        limit = _LIMIT
         for event in events:
+            # eventtime.event_seconds, inline: the first of @timestamp, timestamp that parses.
             stamp = event.get("@timestamp")
-            if stamp is None:
-                stamp = event.get("timestamp")
             ts = parse(stamp) if stamp is not None else None
             if ts is None:
-                untimed += 1
-                continue
+                stamp = event.get("timestamp")
+                ts = parse(stamp) if stamp is not None else None
+                if ts is None:
+                    untimed += 1
+                    continue
             start = ts - ts % base
             if start < closed_until:
                 late += 1
@@ -150,20 +159,23 @@ class AggregateStage:
                 if totals is None:
                     totals = window[key] = Totals(accuracy)
             totals.count += 1
-            status = event.get(status_f)
-            if type(status) is int or type(status) is str:
+            status: Any = event.get(status_f)
+            kind = type(status)
+            if (kind is int and -limit < status < limit) or (kind is str and len(status) <= _MAX_STATUS_TEXT):
                 codes = totals.status
                 codes[status] = codes.get(status, 0) + 1
-            if event.get(level_f) in error_levels or (type(status) is int and status >= 500):
+            level = event.get(level_f)
+            if (type(level) is str and level in error_levels) or (kind is int and status >= 500):
                 totals.errors += 1
+            # A chained comparison also refuses NaN and the infinities.
             value = event.get(lat_f)
-            if value is not None and (type(value) is float or type(value) is int):
+            if (type(value) is float or type(value) is int) and -limit < value < limit:
                 totals.latency.pending.append(value)
             value = event.get(tok_f)
-            if value is not None and (type(value) is int or type(value) is float):
+            if (type(value) is int or type(value) is float) and -limit < value < limit:
                 totals.tokens += value
             value = event.get(cost_f)
-            if value is not None and (type(value) is float or type(value) is int):
+            if (type(value) is float or type(value) is int) and -limit < value < limit:
                 totals.cost += value
             value = event.get(cache_f)
             if value is True:
@@ -256,12 +268,17 @@ class AggregateStage:
             names = rollup.names
             for key, totals in rolled.items():
                 last_seen[key] = start
-                out.append(metric_event(length, start, dict(zip(names, key, strict=True)), totals))
+                out.append(metric_event(length, start, _dimensions(names, key), totals))
             for key, seen in list(last_seen.items()):
                 if key in rolled:
                     continue
                 if start - seen >= zero_fill:
                     del last_seen[key]
                 else:
-                    out.append(metric_event(length, start, dict(zip(names, key, strict=True)), None))
+                    out.append(metric_event(length, start, _dimensions(names, key), None))
         return out
+
+
+def _dimensions(names: list[str], key: Key) -> dict[str, Any]:
+    # Made safe at close (once per group), not per event: sinks must write every dimension.
+    return {name: group_value(value) for name, value in zip(names, key, strict=True)}

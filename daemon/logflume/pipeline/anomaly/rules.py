@@ -21,12 +21,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
+from logflume import jsontext
 from logflume.events import META_KEY, Event
 from logflume.pipeline.anomaly.alert import alert_event
 from logflume.pipeline.anomaly.config import RuleConfig
 from logflume.pipeline.filter.language import compile_condition, compile_regex
+from logflume.pipeline.labels import group_value
 from logflume.pipeline.paths import MISSING, make_getter
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def json_line(event: Event) -> bytes:
     """The event as the proxy would have written it (``json.dumps`` spacing), without metadata."""
     meta = event.pop(META_KEY, None)
     try:
-        text = orjson.dumps(event, default=str)
+        text = jsontext.dumps(event)  # orjson's, unless the event holds what orjson refuses
     finally:
         if meta is not None:
             event[META_KEY] = meta
@@ -139,11 +139,7 @@ class Rule:
         key = []
         for getter in self.getters:
             value = getter(event)
-            if value is MISSING:
-                value = None
-            elif not isinstance(value, str | int | float | bool | None):
-                value = str(value)
-            key.append(value)
+            key.append(None if value is MISSING else group_value(value))
         return tuple(key)
 
     def dimensions(self, key: tuple[Any, ...]) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from logflume.pipeline.enrich.config import CostConfig, ModelPrice
 from logflume.pipeline.paths import MISSING, Getter, make_getter, make_setter
 
 _MISS = object()
+# More tokens than this is no count (and a float of it, times a price, must stay finite).
+_MAX_TOKENS = 1e15
 
 
 def _count(getters: list[Getter], event: Event) -> float | None:
@@ -18,7 +20,8 @@ def _count(getters: list[Getter], event: Event) -> float | None:
         if value is MISSING:
             continue
         kind = type(value)
-        if (kind is int or kind is float) and value >= 0:
+        # A chained comparison also refuses NaN, infinities and integers no float can hold.
+        if (kind is int or kind is float) and 0 <= value < _MAX_TOKENS:
             return float(value)
         return None  # present but not a count: no guessing from a later field
     return None

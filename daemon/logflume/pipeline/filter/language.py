@@ -32,6 +32,8 @@ OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "regex", "in", "e
 # MAX_NESTING levels): some hundred frames, far from Python's recursion limit.
 MAX_DEPTH = 2 * MAX_NESTING
 _LEAF_KEYS = frozenset({"operator", "value"})
+# Integers past this are never "contained" in text: str() refuses more than 4300 digits.
+_HUGE = 10**4000
 _KINDS: dict[type, int] = {int: 0, float: 0, bool: 1, str: 2, type(None): 3}
 # A pattern made only of these characters is a plain substring: checked with ``in``, which is
 # far cheaper per event than a call into RE2.
@@ -159,9 +161,9 @@ def _leaf(path: str, op: str, target: Any, loc: str) -> Condition:
                 return text in value
             if kind is list:
                 return target in value
-            if kind is int or kind is float:
+            if kind is float or (kind is int and -_HUGE < value < _HUGE):
                 return text in str(value)
-            return False
+            return False  # also an integer str() refuses (over 4300 digits)
 
         return contains
     if op == "regex":

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
+from logflume import eventtime
 from logflume.errors import MappingError
-from logflume.pipeline.normalise import format_utc
+from logflume.eventtime import format_utc
 
 Unit = Literal["s", "ms", "us", "µs", "ns"]
 # Per unit: (multiply by, divide by) to get milliseconds. Dividing for the small units keeps
@@ -121,46 +122,44 @@ def to_timestamp(value: Any, unit: str | None) -> str:
 
 
 def parse_time(value: Any, unit: str | None) -> datetime:
-    """A timestamp in any common form as an aware datetime.
+    """A timestamp in any common form as an aware UTC datetime.
 
-    Numbers (and numeric strings) are epoch time in ``unit``; without one the magnitude decides
-    (seconds, milliseconds, microseconds or nanoseconds). Strings: ISO 8601 / RFC 3339 (``T`` or
-    a space, any fraction, ``Z`` or an offset; none means UTC), the access-log form
-    ``10/Oct/2000:13:55:36 -0700`` and RFC 2822 (``Tue, 15 Nov 1994 08:12:31 GMT``).
+    Without ``unit``, the daemon's one event-time rule (:mod:`logflume.eventtime`: ISO 8601 /
+    RFC 3339, epoch numbers by magnitude) and then two forms that rule does not read: the access-log
+    form ``10/Oct/2000:13:55:36 -0700`` and RFC 2822 (``Tue, 15 Nov 1994 08:12:31 GMT``). With a
+    ``unit``, numbers (and numeric strings) are epoch time in that unit.
     """
     kind = type(value)
-    if kind is int or kind is float:
-        return _from_epoch(float(value), unit, value)
-    if kind is not str:
+    if unit is not None:
+        if kind is int or kind is float:
+            return _from_epoch(float(value), unit, value)
+        if kind is str:
+            number = number_text(value.strip())
+            if number is not None:
+                return _from_epoch(number, unit, value)
+    moment = eventtime.parse(value)
+    if moment is not None:
+        return moment
+    if kind is not str or len(value) > eventtime.MAX_TEXT:
         raise _fail(value, "a timestamp")
-    text = value.strip()
-    number = number_text(text)
-    if number is not None:
-        return _from_epoch(number, unit, value)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = _odd_time(text, value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+    return _odd_time(value.strip(), value)
 
 
 def _odd_time(text: str, value: Any) -> datetime:
     try:
-        return datetime.strptime(text, _CLF)
+        moment = datetime.strptime(text, _CLF)
     except ValueError:
-        pass
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            raise _fail(value, "a timestamp") from None
     try:
-        return parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    except OverflowError:  # an offset moved it past year 1 or 9999
         raise _fail(value, "a timestamp") from None
 
 
-def _from_epoch(number: float, unit: str | None, value: Any) -> datetime:
-    if unit is None:
-        size = abs(number)
-        unit = "ns" if size >= 1e17 else "us" if size >= 1e14 else "ms" if size >= 1e11 else "s"
+def _from_epoch(number: float, unit: str, value: Any) -> datetime:
     try:
         return datetime.fromtimestamp(in_ms(number, unit) / 1000.0, UTC)
     except (OverflowError, OSError, ValueError):

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from logflume import jsontext
 from logflume.events import META_KEY, Batch, Event
 from logflume.pipeline.redact.columns import BatchCheck
 from logflume.pipeline.redact.config import RedactConfig
@@ -189,10 +190,15 @@ class Redactor:
         if value is None or value == "" or type(value) is bool:
             return value
         self.stats[FIELD_RULE] += 1
-        text = value if type(value) is str else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        try:
+            text = value if type(value) is str else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:  # deeper than orjson writes, or an integer beyond 64 bits inside
+            text = jsontext.write(value)
         return self.marker(FIELD_RULE, text)
 
     def _number(self, value: int) -> Any:
+        if not -(10**19) < value < 10**19:  # no card number; and str() refuses 4300+ digits
+            return value
         text = str(value)
         if 13 <= len(text) <= 19:
             new = self.scrub(text)

@@ -61,7 +61,13 @@ class BulkEncoder:
         for event in events:
             index, added = self._namer.resolve(event, now)
             try:
-                source = orjson.dumps(event)
+                if added is not None and "@timestamp" in event:
+                    # An own @timestamp the node would read otherwise: replaced in a copy (the
+                    # event is shared with other sinks). Rare: normalise writes canonical ones.
+                    source = orjson.dumps({**event, "@timestamp": added})
+                    added = None
+                else:
+                    source = orjson.dumps(event)
             except TypeError as exc:
                 request.unencodable.append((event, f"cannot encode as JSON: {exc}"))
                 continue

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import orjson
 
-from logflume import digest, extras
+from logflume import digest, extras, jsontext
 from logflume.errors import DigestError, RetryableSinkError
 from logflume.events import META_KEY, Event
 from logflume.fsutil import WriteFaults, describe, repair_tail
@@ -85,7 +85,10 @@ def encode(events: list[Event]) -> bytearray:
     except TypeError:
         out.clear()
         for event in events:
-            extend(_dumps(event, option=_OPTS, default=str))
+            # jsontext writes what orjson refuses (nesting past 255 levels, integers past 64
+            # bits): an event that cannot be encoded must not stall the sink in retries.
+            extend(jsontext.dumps(event))
+            extend(b"\n")
     return out
 
 

@@ -15,19 +15,18 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
+from logflume import eventtime
 from logflume.events import META_KEY, Event
 
 _JSON_OPTS = orjson.OPT_NON_STR_KEYS
 _INT64 = (-(2**63), 2**63 - 1)
 _INT32 = (-(2**31), 2**31 - 1)
-# A fraction with more than 6 digits (nanoseconds) is too precise for datetime.fromisoformat.
-_LONG_FRACTION = re.compile(r"^(.*?\.\d{6})\d+(.*)$")
 _NUL_ESCAPE = b"\\u0000"
 
 Record = tuple[Any, ...]
@@ -46,31 +45,6 @@ class Rows:
 
 
 # -- value conversion (None when the value does not fit the column) ------------------------------
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An aware datetime from ISO 8601 text or epoch seconds/milliseconds; naive means UTC."""
-    kind = type(value)
-    if kind is str:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            match = _LONG_FRACTION.match(value)
-            if match is None:
-                return None
-            try:
-                parsed = datetime.fromisoformat(match.group(1) + match.group(2))
-            except ValueError:
-                return None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    if kind is int or kind is float:
-        # Epoch milliseconds are the other common encoding; seconds this large are year 5138+.
-        seconds = value / 1000 if abs(value) > 1e11 else value
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
 
 
 def to_text(value: Any) -> str | None:
@@ -211,9 +185,7 @@ class RowBuilder:
         last_value, last_parsed = self._last_ingested
         if value == last_value:
             return last_parsed
-        parsed = parse_time(value)
-        if parsed is not None and parsed.tzinfo is not UTC:
-            parsed = parsed.astimezone(UTC)
+        parsed = eventtime.parse(value)
         self._last_ingested = (value, parsed)
         return parsed
 
@@ -223,7 +195,7 @@ class RowBuilder:
         days = rows.days
         dumps = orjson.dumps
         join = b"".join
-        parse = parse_time
+        parse = eventtime.parse
         text = to_text
         today = now.date().toordinal()
         lo_day, hi_day = today - self.max_past_days, today + self.max_future_days
@@ -235,6 +207,7 @@ class RowBuilder:
                 data = join((dumps(event, option=_JSON_OPTS), b""))
             except TypeError:
                 data = _NUL_ESCAPE
+            original = event
             if _NUL_ESCAPE in data:
                 try:
                     data, event = dump(event)
@@ -253,15 +226,15 @@ class RowBuilder:
             eid = text(meta.get("event_id"))
             if eid is None:
                 eid = content_id(data)
-            stamp = get("@timestamp")
-            if stamp is None:
-                stamp = get("timestamp")
-            ts = parse(stamp) if stamp is not None else None
+            # eventtime.of_event, inline: the first of @timestamp, timestamp that parses (in UTC,
+            # like the partitions' days). Read from the event as the other sinks see it: cleaning
+            # can make a time of what is none ("0\x00" → "0").
+            ts = parse(original.get("@timestamp"))
+            if ts is None:
+                ts = parse(original.get("timestamp"))
             fallback = ts is None
             if ts is None:
                 ts = ingested or now
-            elif ts.tzinfo is not UTC:
-                ts = ts.astimezone(UTC)  # partitions are UTC days
             day = ts.date()
             if lo_day <= day.toordinal() <= hi_day:
                 days.add(day)
@@ -311,7 +284,7 @@ class RowBuilder:
         if eid is None:
             eid = content_id(data)
         source = to_text(_first(meta, ("source",)) or event.get("source"))
-        ts = parse_time(_first(event, ("@timestamp", "timestamp", "window_end", "started_at")))
+        ts = eventtime.parse(_first(event, ("@timestamp", "timestamp", "window_end", "started_at")))
         if ts is None:
             ts = self._ingested(meta) or now
         if event.get("type") == "metric":
@@ -326,8 +299,8 @@ class RowBuilder:
                     eid,
                     ts,
                     to_text(_first(event, ("name", "metric"))),
-                    parse_time(_first(event, ("window_start",)) or window.get("start")),
-                    parse_time(_first(event, ("window_end",)) or window.get("end")),
+                    eventtime.parse(_first(event, ("window_start",)) or window.get("start")),
+                    eventtime.parse(_first(event, ("window_end",)) or window.get("end")),
                     to_int(event.get("count")),
                     source,
                     dims,
@@ -344,7 +317,7 @@ class RowBuilder:
                     to_text(event.get("state")),
                     to_text(event.get("subject")),
                     to_text(_first(event, ("message", "summary"))),
-                    parse_time(event.get("started_at")),
+                    eventtime.parse(event.get("started_at")),
                     source,
                     data,
                 )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
+from logflume import eventtime
 from logflume.events import META_KEY, Event
 
 
@@ -33,22 +33,10 @@ def batch_id(events: list[Event], body: bytes) -> str:
     return digest.hexdigest()
 
 
-def event_time(event: Event) -> float | None:
-    """Epoch seconds of the event's own timestamp, if it has a usable one."""
-    value: Any = event.get("@timestamp")
-    if value is None:
-        value = event.get("timestamp")
-    if type(value) is str:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:  # naive: take it as UTC, like the rest of the daemon
-            return parsed.replace(tzinfo=UTC).timestamp()
-        return parsed.timestamp()
-    if type(value) is int or type(value) is float:
-        return value / 1000 if abs(value) > 1e11 else float(value)
-    return None
+def event_time(event: Event) -> datetime | None:
+    """When an object is filed: its event's own time, else when the event was read, else None (the
+    time of writing is used); the same instant the other sinks file the event under."""
+    return eventtime.of_event(event) or eventtime.ingested(event)
 
 
 def source_of(event: Event) -> str:
@@ -67,10 +55,9 @@ class KeyRenderer:
 
     def render(self, source: str, events: list[Event], object_id: str, now: float) -> str:
         when = event_time(events[0]) if self.use_event_time else None
-        try:
-            stamp = time.gmtime(now if when is None else when)
-        except (OverflowError, OSError, ValueError):
-            stamp = time.gmtime(now)
+        # From the datetime, not float seconds: a float rounds 9999-12-31T23:59:59.99999 up to
+        # year 10000, and the day must be the one the other sinks use.
+        stamp = time.gmtime(now) if when is None else when.utctimetuple()
         # strftime first, so a % in a value (a source named "50%") is never taken as a field.
         key = time.strftime(self.template, stamp).format(
             prefix=self.prefix, source=_safe(source), host=_safe(self.host), batch_id=object_id

@@ -82,9 +82,9 @@ class DaemonProcess:
     def start(self) -> DaemonProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        program = [str(self.launcher)] if self.launcher else ["-m", "logflume"]
         self.proc = subprocess.Popen(
-            [sys.executable, *([str(self.launcher)] if self.launcher else ["-m", "logflume"]),
-             "run", "-c", str(self.config)],  # fmt: skip
+            [sys.executable, *program, "run", "-c", str(self.config)],
             stdout=log,
             stderr=log,
             env=env,

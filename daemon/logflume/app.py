@@ -393,6 +393,15 @@ class Daemon:
                     extra={"file": self.config_path, "issues": issues},
                 )
                 return False
+            except Exception as exc:
+                # Loading should only ever raise ConfigError; anything else is a bug in it, and a
+                # SIGHUP must not take a running daemon down or leave a traceback on stderr.
+                self.stats.reload_failures += 1
+                log.error(
+                    "Config reload failed; keeping the running config",
+                    extra={"file": self.config_path, "issues": [f"{type(exc).__name__}: {exc}"]},
+                )
+                return False
             plan = plan_reload(self.config, new)
             if plan.restart_only:
                 log.warning(

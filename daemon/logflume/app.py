@@ -36,6 +36,7 @@ from logflume.ops.tap import TapHub
 from logflume.ops.view import PipelineStats, SourceCounters, StageCounters
 from logflume.pipeline.build import build_chain
 from logflume.pipeline.parse import Parser
+from logflume.pipeline.redact import text_scrubber
 from logflume.pipeline.stage import Chain, Stage
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.registry import SinkContext, build_sink
@@ -62,7 +63,11 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.stats = PipelineStats()
         self.queue: asyncio.Queue[RawChunk] = asyncio.Queue(maxsize=config.queue_chunks)
-        self.dead_letters = DeadLetterFile(config.dead_letter_path())
+        self.dead_letters = DeadLetterFile(
+            config.dead_letter_path(),
+            raw=config.dead_letter.raw,
+            scrub=text_scrubber(config.pipeline.redact) if config.dead_letter.raw == "redacted" else None,
+        )
         self.context = SinkContext(state_dir=config.state_dir, host=socket.gethostname())
         self.sources: dict[str, FileSource] = {}
         self.parsers: dict[str, Parser] = {}
@@ -446,6 +451,8 @@ class Daemon:
                 self.runners = [by_name[sink.name] for sink in sinks]
                 self._retiring.extend(retiring)
                 self._set_chain(chain)
+                if self.dead_letters.raw_mode == "redacted":
+                    self.dead_letters.use_scrubber(text_scrubber(new.pipeline.redact))
                 old_alerts, self.alerts = self.alerts, alerts or self.alerts
                 old_config, self.config = self.config, new
                 started, alerts = [], None  # swapped in: no longer ours to clean up

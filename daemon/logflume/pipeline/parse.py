@@ -6,7 +6,6 @@ failure are worked out only on the failure path, so valid input pays nothing for
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,14 +22,6 @@ class ParseStats:
     invalid: int = 0
 
 
-def raw_for_dead_letter(line: bytes) -> tuple[bytes | str, bool]:
-    """The line as text when it is valid UTF-8, else base64 (second value says which)."""
-    try:
-        return line.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return base64.b64encode(line).decode("ascii"), True
-
-
 def failure_reason(line: bytes, error: Exception | None) -> str:
     """Why a line is not a JSON object, most specific cause first."""
     if b"\x00" in line:
@@ -45,10 +36,8 @@ def failure_reason(line: bytes, error: Exception | None) -> str:
 
 
 def _dead(chunk: RawChunk, offset: int, line: bytes, reason: str) -> DeadLetter:
-    raw, is_b64 = raw_for_dead_letter(line)
-    if is_b64:
-        reason += " (raw is base64)"
-    return DeadLetter(chunk.source, chunk.path, offset, reason, raw)
+    # The bytes as read: the dead-letter file decides how to store them (redacted, base64…).
+    return DeadLetter(chunk.source, chunk.path, offset, reason, line)
 
 
 def iso_now(now: float) -> str:

@@ -106,6 +106,12 @@ class Redactor:
             searches = [(first, _hint_search(group)) for first, group in by_first.items()]
             self._batch_check = BatchCheck(self._clean_keys, searches, self.changes)
 
+    @property
+    def field_names(self) -> Any:
+        """The compiled pattern of secret field names (matched against compacted, lower-case
+        names), or None when there are none."""
+        return self._field_names
+
     # -- build-time helpers -------------------------------------------------------------------
 
     def _marker_for(self, config: RedactConfig) -> Callable[[str, str], str]:

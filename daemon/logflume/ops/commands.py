@@ -79,8 +79,9 @@ def add_ops_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     tap.add_argument("--address", help="host:port of the endpoint (instead of reading the config)")
     tap.add_argument(
         "--stage",
-        default="parse",
-        help="stage to follow: parse, normalise, redact, enrich, filter, sample, aggregate, anomaly",
+        default=None,
+        help="stage to follow (default: redact): parse, audit, normalise, redact, enrich, filter, "
+        "sample, aggregate, anomaly; those before redact need http.tap_before_redact: true",
     )
     tap.add_argument("--limit", type=int, default=10, help="stop after this many events")
     tap.add_argument(

@@ -87,14 +87,16 @@ class Config(StrictModel):
     def _rules_name_channels(self) -> Config:
         # An alert rule naming a channel that does not exist would only be noticed when it fires.
         anomaly = self.pipeline.anomaly
-        named = [(rule.name, rule.channels) for rule in anomaly.rules] if anomaly is not None else []
+        rules = anomaly.rules if anomaly is not None else []
+        named = [(f"anomaly {rule.name!r}", rule.channels) for rule in rules]
         if anomaly is not None and anomaly.statistical is not None:
-            named.append(("statistical", anomaly.statistical.channels))
+            named.append(("anomaly 'statistical'", anomaly.statistical.channels))
+        named.append(("pipeline.audit", self.pipeline.audit.channels))
         for owner, channels in named:
             unknown = [name for name in channels if name not in self.alerts.channels]
             if unknown:
                 names = ", ".join(unknown)
-                raise ValueError(f"anomaly {owner!r} names unknown alert channels: {names}")
+                raise ValueError(f"{owner} names unknown alert channels: {names}")
         return self
 
     @model_validator(mode="after")

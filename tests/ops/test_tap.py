@@ -66,7 +66,7 @@ class TestTapCommand:
             assert proc.stop() == 0
         assert tap.returncode == 1
         assert b"unknown stage 'transform'" in err
-        assert b"parse, normalise, redact, enrich, filter, sample, aggregate, anomaly" in err
+        assert b"parse, audit, normalise, redact, enrich, filter, sample, aggregate, anomaly" in err
 
     def test_no_daemon_running(self, tmp_path: Path) -> None:
         """Nothing listens on the configured address: exit 1 saying the daemon cannot be reached."""

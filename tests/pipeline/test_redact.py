@@ -381,7 +381,8 @@ class TestRobustness:
     def test_disabled_redaction_builds_no_stage(self, tmp_path: Path) -> None:
         """redact.enabled false leaves a pass-through slot."""
         chain = build_chain(PipelineConfig.model_validate({"redact": {"enabled": False}}), tmp_path)
-        assert type(chain.stages[1]).__name__ == "PassThrough"
+        (stage,) = [stage for stage in chain.stages if stage.name == "redact"]
+        assert type(stage).__name__ == "PassThrough"
 
     def test_on_by_default_in_the_chain(self, tmp_path: Path) -> None:
         """With no pipeline config at all, the chain redacts."""

@@ -21,8 +21,6 @@ import hashlib
 import json
 import re
 from collections import Counter
-from itertools import compress, repeat
-from operator import contains
 from typing import Any
 
 from pydantic import Field
@@ -72,8 +70,8 @@ class AuditVerifier:
 
     def __call__(self, batch: Batch, now: float) -> Batch:
         events = batch.events
-        # One C-level membership test per event: the usual event has no "hash".
-        for event in compress(events, map(contains, events, repeat("hash"))):
+        # One membership test per event (the fastest form measured): the usual event has no "hash".
+        for event in [event for event in events if "hash" in event]:
             if "details" not in event:
                 continue
             if self._matches(event):

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from logflume.events import META_KEY, Batch
 from logflume.pipeline.build import build_chain
 from logflume.pipeline.config import PipelineConfig
-from logflume.pipeline.redact import RedactConfig, Redactor
+from logflume.pipeline.redact import RedactConfig, Redactor, text_scrubber
 from logflume.pipeline.redact.rules import luhn_valid
 
 OPENAI = "sk-abcdefghijklmnopqrstuvwxyz0123456789ABCD"
@@ -377,6 +377,21 @@ class TestRobustness:
         text = "a" * 200_000 + "@" + "b" * 200_000 + " " + ".a@" * 50_000
         out, _ = redact({"m": text}, rules=["email", "card"])
         assert text == out["m"]
+
+    def test_hostile_runs_for_the_text_forms(self) -> None:
+        """Long runs of backslashes, quotes, spaces and key words pass the key-value and userinfo
+        rules and the raw-line scrubber in one pass each, unchanged."""
+        texts = [
+            "\\" * 200_000 + 'x"',
+            '"' + "\\" * 200_000,
+            '\\"k' * 70_000,
+            '"a"' + " " * 200_000 + ":",
+            ("token" + "\\" * 100 + "x=") * 2_000,
+            "a://" + "b" * 200_000 + ":" + "c" * 200_000 + "@",
+        ]
+        scrub = text_scrubber(RedactConfig())
+        redactor = Redactor(RedactConfig())
+        assert (texts, texts) == ([scrub(text) for text in texts], [redactor.scrub(text) for text in texts])
 
     def test_disabled_redaction_builds_no_stage(self, tmp_path: Path) -> None:
         """redact.enabled false leaves a pass-through slot."""

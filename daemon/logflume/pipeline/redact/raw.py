@@ -20,9 +20,10 @@ from logflume.pipeline.redact.stage import FIELD_RULE, Redactor
 _COMPACT = str.maketrans("", "", "-_. ")
 # A JSON key (its quotes possibly escaped, as in JSON inside a string) and its scalar value: a
 # string, whose closing quote may be cut off, or anything up to the next delimiter. Objects and
-# lists are left to their own keys.
+# lists are left to their own keys. Every repetition before the value is bounded: a run of
+# backslashes or spaces must not make the search quadratic.
 _JSON_PAIR = re.compile(
-    r"(?P<q>\\*)\"(?P<key>[^\"\\\n]{1,200})(?P=q)\"[ \t]*:[ \t]*"
+    r"(?P<q>\\{0,3})\"(?P<key>[^\"\\\n]{1,200})(?P=q)\"[ \t]{0,8}:[ \t]{0,8}"
     r"(?:(?P=q)\"(?P<string>(?:[^\"\\\n]|\\[^\"\n])*)|(?P<scalar>[^\s\"{}\[\],]+))"
 )
 

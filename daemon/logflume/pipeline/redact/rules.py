@@ -98,10 +98,10 @@ _KV_ANY_SEP = (
     r"|(?:api|access|private|secret|client|signing|encryption|master)[_.-]?key"
 )
 _KV_EQ_ONLY = r"auth|passphrase|signature"
-_KV_QUOTED_KEY_SEP = r"\\*[\"'][ \t]{0,8}[=:]"
+_KV_QUOTED_KEY_SEP = r"\\{0,3}[\"'][ \t]{0,8}[=:]"
 _KV_VALUE = (
     r"[ \t]{0,8}(?:"
-    r"\\+\"(?P<escaped>[^\"\\\n]*)"  # \"…\" : a JSON string inside a raw JSON line
+    r"\\{1,3}\"(?P<escaped>[^\"\\\n]*)"  # \"…\" : a JSON string inside a raw JSON line
     r"|\"(?P<double>(?:[^\"\\\n]|\\.)*)"  # "…" (the closing quote may be cut off)
     r"|'(?P<single>[^'\n]*)"
     # Up to a space or a list/query separator; an auth scheme takes its token along.

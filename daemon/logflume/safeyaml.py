@@ -34,8 +34,10 @@ class YamlLimitError(yaml.MarkedYAMLError):
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, max_nodes: int, max_expanded: int) -> None:
         super().__init__(stream)
+        self._max_nodes = max_nodes
+        self._max_expanded = max_expanded
         self._depth = 0
         self._nodes = 0
         # Expanded size of every node composed so far, by id (nodes stay alive in the tree).
@@ -58,13 +60,12 @@ class _BoundedLoader(yaml.SafeLoader):
                 raise YamlLimitError(None, None, "an alias refers to a node that contains it", mark)
             return node
         self._nodes += 1
-        if self._nodes > MAX_NODES:
-            raise YamlLimitError(None, None, f"more than {MAX_NODES} values in one document", mark)
+        if self._nodes > self._max_nodes:
+            raise YamlLimitError(None, None, f"more than {self._max_nodes} values in one document", mark)
         self._expanded[id(node)] = size = self._size(node)
-        if size > MAX_EXPANDED:
-            raise YamlLimitError(
-                None, None, f"aliases expand this value beyond {MAX_EXPANDED} nodes and characters", mark
-            )
+        if size > self._max_expanded:
+            message = f"aliases expand this value beyond {self._max_expanded} nodes and characters"
+            raise YamlLimitError(None, None, message, mark)
         return node
 
     def _size(self, node: yaml.Node) -> int:
@@ -83,14 +84,20 @@ class _BoundedLoader(yaml.SafeLoader):
             raise ConstructorError(None, None, f"cannot read this value: {exc}", node.start_mark) from exc
 
 
-def load(text: str) -> tuple[Any, yaml.Node | None]:
+def load(
+    text: str,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+    max_nodes: int = MAX_NODES,
+    max_expanded: int = MAX_EXPANDED,
+) -> tuple[Any, yaml.Node | None]:
     """The data of a one-document YAML text, and its node tree (for line numbers).
 
-    Raises :class:`yaml.YAMLError` (:class:`YamlLimitError` for a limit) with the offending mark.
+    The limits default to a config file's; a data file (a lookup table) passes its own. Raises
+    :class:`yaml.YAMLError` (:class:`YamlLimitError` for a limit) with the offending mark.
     """
-    if len(text) > MAX_DOCUMENT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
-        raise YamlLimitError(None, None, f"the document is larger than {MAX_DOCUMENT_BYTES} bytes", None)
-    loader = _BoundedLoader(text)
+    if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise YamlLimitError(None, None, f"the document is larger than {max_bytes} bytes", None)
+    loader = _BoundedLoader(text, max_nodes, max_expanded)
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None

@@ -32,6 +32,7 @@ from logflume.generate import write_file
 OUT = Path(__file__).resolve().parent / "out"
 # Every stage off: the daemon's machinery alone (read, parse, checkpoint, file sink).
 PASSTHROUGH: dict[str, Any] = {
+    "audit": {"verify_hash": False},
     "normalise": {"enabled": False},
     "redact": {"enabled": False},
     "enrich": {"performance": None},

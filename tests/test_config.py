@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from logflume.config import interpolate, parse_config
 from logflume.errors import ConfigError
+from tests.hostile_configs import CASES, Hostile, write_hostile
 
 MINIMAL = """\
 state_dir: ./state
@@ -97,6 +99,63 @@ class TestValidateCommand:
             [sys.executable, "-m", "logflume", "--version"], capture_output=True, text=True, check=True
         )
         assert result.stdout.splitlines()[0] == f"logflume {__version__}"
+
+
+def _limit_memory() -> None:
+    # Far above what validating a config takes (~100 MB), far below what an expanded alias
+    # bomb takes: an expansion that happened would end in MemoryError, not exit 2.
+    limit = 1024**3
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class TestHostileConfig:
+    @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+    def test_exits_2_with_the_problem(self, tmp_path: Path, case: Hostile) -> None:
+        """A hostile or absurd config exits 2 naming the problem (and its key path), in bounded
+        memory, never with a traceback."""
+        path = tmp_path / "c.yaml"
+        write_hostile(path, case, MINIMAL)
+        result = subprocess.run(
+            [sys.executable, "-m", "logflume", "validate", "-c", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=_limit_memory,
+            check=False,
+        )
+        assert (2, True, False) == (
+            result.returncode,
+            case.message in result.stderr,
+            "Traceback" in result.stderr,
+        ), result.stderr[-2000:]
+
+    def test_partial_blocks_still_validate(self, tmp_path: Path) -> None:
+        """The bounds leave ordinary settings alone: big but sane sizes and names validate."""
+        text = MINIMAL.replace("name: proxy", "name: proxy-2.eu_west").replace(
+            '    include: ["./logs/*.log"]\n',
+            '    include: ["./logs/*.log"]\n    max_line_bytes: 64MiB\n    read_bytes: 4MiB\n',
+        )
+        text += "queue_chunks: 256\n"
+        result = validate(tmp_path, text)
+        assert (result.returncode, result.stderr) == (0, "")
+
+    def test_secret_file_too_large(self, tmp_path: Path) -> None:
+        """A ${file:...} secret larger than 64 KiB is refused at the key that uses it."""
+        secret = tmp_path / "big"
+        secret.write_bytes(b"x" * (64 * 1024 + 1))
+        text = MINIMAL.replace('"./out/{source}/%Y-%m-%d.jsonl"', f'"${{file:{secret}}}"')
+        with pytest.raises(ConfigError, match="larger than 65536 bytes") as info:
+            parse_config(text)
+        assert ["sinks[0].path"] == [issue.path for issue in info.value.issues]
+
+    def test_secret_file_not_text(self, tmp_path: Path) -> None:
+        """A ${file:...} secret that is not UTF-8 is refused at the key that uses it."""
+        secret = tmp_path / "bin"
+        secret.write_bytes(b"\xff\xfe")
+        text = MINIMAL.replace('"./out/{source}/%Y-%m-%d.jsonl"', f'"${{file:{secret}}}"')
+        with pytest.raises(ConfigError, match="not UTF-8 text") as info:
+            parse_config(text)
+        assert ["sinks[0].path"] == [issue.path for issue in info.value.issues]
 
 
 class TestInterpolation:

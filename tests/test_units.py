@@ -36,3 +36,28 @@ def test_bad_sizes(bad: object) -> None:
     """Nonsense sizes are rejected."""
     with pytest.raises(ValueError, match="size"):
         parse_size(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["9" * 400 + "TB", "9" * 21 + "B", 2**60, "1025TiB"],
+    ids=["400-digits", "21-digits", "int", "PiB+"],
+)
+def test_sizes_beyond_any_setting(bad: object) -> None:
+    """Sizes no run could use are a ValueError naming the limit, never an OverflowError."""
+    with pytest.raises(ValueError, match="size"):
+        parse_size(bad)
+
+
+@pytest.mark.parametrize(
+    "bad", ["9" * 400 + "s", float("inf"), float("nan"), "3651d"], ids=["400-digits", "inf", "nan", "3651d"]
+)
+def test_durations_beyond_any_setting(bad: object) -> None:
+    """Durations that are not finite or exceed ten years are a ValueError, never an OverflowError."""
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+def test_fractional_sizes_are_exact() -> None:
+    """A fractional size converts exactly (no float rounding): 1.5 GiB is 1,610,612,736 bytes."""
+    assert parse_size("1.5GiB") == 1_610_612_736

@@ -39,6 +39,7 @@ from logflume.pipeline.build import build_chain
 from logflume.pipeline.isolate import Snapshot, StageGuard
 from logflume.pipeline.mapping import build_mapper
 from logflume.pipeline.parse import Parser
+from logflume.pipeline.redact import text_scrubber
 from logflume.pipeline.stage import Chain, Stage
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.registry import SinkContext, build_sink
@@ -66,7 +67,11 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.stats = PipelineStats()
         self.queue: asyncio.Queue[RawChunk] = asyncio.Queue(maxsize=config.queue_chunks)
-        self.dead_letters = DeadLetterFile(config.dead_letter_path())
+        self.dead_letters = DeadLetterFile(
+            config.dead_letter_path(),
+            raw=config.dead_letter.raw,
+            scrub=text_scrubber(config.pipeline.redact) if config.dead_letter.raw == "redacted" else None,
+        )
         self.state_lock = StateLock(config.state_dir)
         self._stage_state_faults: dict[str, WriteFaults] = {}
         self._sync_failing: set[str] = set()  # sinks whose last sync failed (logged once)
@@ -488,6 +493,15 @@ class Daemon:
                     extra={"file": self.config_path, "issues": issues},
                 )
                 return False
+            except Exception as exc:
+                # Loading should only ever raise ConfigError; anything else is a bug in it, and a
+                # SIGHUP must not take a running daemon down or leave a traceback on stderr.
+                self.stats.reload_failures += 1
+                log.error(
+                    "Config reload failed; keeping the running config",
+                    extra={"file": self.config_path, "issues": [f"{type(exc).__name__}: {exc}"]},
+                )
+                return False
             plan = plan_reload(self.config, new)
             if plan.restart_only:
                 log.warning(
@@ -532,6 +546,8 @@ class Daemon:
                 self.runners = [by_name[sink.name] for sink in sinks]
                 self._retiring.extend(retiring)
                 self._set_chain(chain)
+                if self.dead_letters.raw_mode == "redacted":
+                    self.dead_letters.use_scrubber(text_scrubber(new.pipeline.redact))
                 old_alerts, self.alerts = self.alerts, alerts or self.alerts
                 old_config, self.config = self.config, new
                 started, alerts = [], None  # swapped in: no longer ours to clean up

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import Field, model_validator
 
+from logflume import safeyaml
 from logflume.alerts.config import AlertsConfig
 from logflume.configtools.issues import collect
 from logflume.configtools.schema import build_schema
@@ -44,6 +45,12 @@ class DeadLetterConfig(StrictModel):
 
     path: str | None = Field(
         None, description="Dead-letter JSON-lines file; default <state_dir>/dead-letter.jsonl."
+    )
+    raw: Literal["redacted", "keep", "omit"] = Field(
+        "redacted",
+        description="What `raw` holds: redacted: the line with the redact stage's text rules applied "
+        "(even when the stage is off; a line that is not UTF-8 is kept as lossy text); keep: the "
+        "line as read (base64 when not UTF-8): secrets in it are stored in clear; omit: null.",
     )
 
 
@@ -90,7 +97,7 @@ class Config(StrictModel):
     checkpoint_interval: Duration = Field(0.5, gt=0, description="How often acknowledged offsets are saved.")
     shutdown_timeout: Duration = Field(30.0, gt=0, description="SIGTERM drains for at most this long.")
     queue_chunks: int = Field(
-        4, gt=0, description="Read chunks waiting for the pipeline before readers pause."
+        4, gt=0, le=256, description="Read chunks waiting for the pipeline before readers pause."
     )
 
     @model_validator(mode="after")
@@ -115,14 +122,16 @@ class Config(StrictModel):
     def _unknown_channels(self) -> list[str]:
         # An alert rule naming a channel that does not exist would only be noticed when it fires.
         anomaly = self.pipeline.anomaly
-        named = [(rule.name, rule.channels) for rule in anomaly.rules] if anomaly is not None else []
+        rules = anomaly.rules if anomaly is not None else []
+        named = [(f"anomaly {rule.name!r}", rule.channels) for rule in rules]
         if anomaly is not None and anomaly.statistical is not None:
-            named.append(("statistical", anomaly.statistical.channels))
+            named.append(("anomaly 'statistical'", anomaly.statistical.channels))
+        named.append(("pipeline.audit", self.pipeline.audit.channels))
         problems = []
         for owner, channels in named:
             unknown = [name for name in channels if name not in self.alerts.channels]
             if unknown:
-                problems.append(f"anomaly {owner!r} names unknown alert channels: {', '.join(unknown)}")
+                problems.append(f"{owner} names unknown alert channels: {', '.join(unknown)}")
         return problems
 
     def _unknown_route_sinks(self) -> list[str]:
@@ -139,6 +148,8 @@ class Config(StrictModel):
 # Loading
 
 _VAR = re.compile(r"\$\$|\$\{(file:[^}]+|[^}:]+)(?::-([^}]*))?\}")
+# A secret file holds a password or a key, not a document.
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
 def interpolate(text: str, env: dict[str, str]) -> str:
@@ -152,11 +163,7 @@ def interpolate(text: str, env: dict[str, str]) -> str:
             return "$"
         name, default = match.group(1), match.group(2)
         if name.startswith("file:"):
-            path = name[5:]
-            try:
-                return Path(path).read_text().rstrip("\n")
-            except OSError as exc:
-                raise KeyError(f"cannot read secret file {path}: {exc.strerror}") from exc
+            return _read_secret_file(name[5:])
         if name in env and env[name] != "":
             return env[name]
         if default is not None:
@@ -164,6 +171,26 @@ def interpolate(text: str, env: dict[str, str]) -> str:
         raise KeyError(f"environment variable {name} is not set")
 
     return _VAR.sub(replace, text)
+
+
+def _read_secret_file(path: str) -> str:
+    try:
+        data = _read_bounded(Path(path), MAX_SECRET_FILE_BYTES)
+    except OSError as exc:
+        raise KeyError(f"cannot read secret file {path}: {exc.strerror}") from exc
+    if data is None:
+        raise KeyError(f"secret file {path} is larger than {MAX_SECRET_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8").rstrip("\n")
+    except UnicodeDecodeError as exc:
+        raise KeyError(f"secret file {path} is not UTF-8 text (byte {exc.start})") from exc
+
+
+def _read_bounded(path: Path, limit: int) -> bytes | None:
+    """The content of ``path``, or None when it is longer than ``limit`` bytes (read no further)."""
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    return None if len(data) > limit else data
 
 
 def _interpolate_tree(
@@ -205,8 +232,10 @@ def check_config(text: str, file: str | None = None, env: dict[str, str] | None 
     """
     env = dict(os.environ) if env is None else env
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, root = safeyaml.load(text)
+    except safeyaml.YamlLimitError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise ConfigError([ConfigIssue("", f"refused: {exc.problem}", line)], file) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -251,9 +280,17 @@ def read_config(path: str | Path | None, env: dict[str, str] | None = None) -> L
     if path is None:
         return check_config(default_config_text(), "<embedded default>", env)
     try:
-        text = Path(path).read_text()
+        data = _read_bounded(Path(path), safeyaml.MAX_DOCUMENT_BYTES)
     except OSError as exc:
         raise ConfigError([ConfigIssue("", f"cannot read config: {exc.strerror}")], str(path)) from exc
+    if data is None:
+        message = f"refused: the file is larger than {safeyaml.MAX_DOCUMENT_BYTES} bytes"
+        raise ConfigError([ConfigIssue("", message)], str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text: invalid byte at offset {exc.start}"
+        raise ConfigError([ConfigIssue("", message)], str(path)) from exc
     return check_config(text, str(path), env)
 
 

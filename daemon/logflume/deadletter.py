@@ -9,16 +9,26 @@ write is retried: the processor waits for them (:meth:`DeadLetterFile.drain`) be
 another batch, which backs the pipeline up to the readers, and no checkpoint is saved while any is
 held (:meth:`DeadLetterFile.sync` says so). A write cut short is truncated away, so the file never
 holds half a record; a torn last record a crash left is cut off when the file is opened.
+
+A bad line can hold a secret as well as a good one, and it never reaches the redact stage. So
+``raw`` is built as configured (``dead_letter.raw``): ``redacted`` (the default) passes the text
+through a scrubber the daemon injects (built by the redact package from the redact config; this
+module imports nothing of the pipeline); a line that is not UTF-8 is stored as lossy text, so
+that redaction can see it, and its reason says so; ``keep`` stores the line as read (base64 when
+it is not UTF-8); ``omit`` stores null.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import orjson
 
@@ -32,10 +42,17 @@ log = logging.getLogger("logflume.deadletter")
 RETRY_INITIAL_SECONDS = 0.1
 RETRY_MAX_SECONDS = 5.0
 
+RawMode = Literal["redacted", "keep", "omit"]
+Scrub = Callable[[str], str]
+
 
 class DeadLetterFile:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, raw: RawMode, scrub: Scrub | None) -> None:
+        if raw == "redacted" and scrub is None:
+            raise ValueError("dead-letter raw mode 'redacted' needs a scrubber")
         self.path = path
+        self.raw_mode = raw
+        self._scrub = scrub
         self.count = 0
         self.by_reason: dict[str, int] = {}
         self.faults = WriteFaults(log, "dead letters")
@@ -61,13 +78,16 @@ class DeadLetterFile:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
         lines = []
         for letter in letters:
-            raw = letter.raw.decode("utf-8", "replace") if isinstance(letter.raw, bytes) else letter.raw
+            raw, note = self._raw(letter.raw)
+            reason = letter.reason
+            if self._scrub is not None and self.raw_mode == "redacted":
+                reason = self._scrub(reason)  # a stage's exception message may quote a value
             record = {
                 "time": stamp,
                 "source": letter.source,
                 "file": letter.file,
                 "offset": letter.offset,
-                "reason": letter.reason,
+                "reason": reason + note,
                 "raw": raw,
             }
             lines.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
@@ -79,6 +99,31 @@ class DeadLetterFile:
             self.count += len(letters)
             self._flush_locked()
         log.debug("Dead-lettered", extra={"count": len(letters)})
+
+    def _raw(self, raw: bytes | str) -> tuple[str | None, str]:
+        """``raw`` as stored in this file's mode, and a note for the reason."""
+        if self.raw_mode == "omit":
+            return None, ""
+        note = ""
+        if isinstance(raw, str):
+            text = raw
+        else:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                if self.raw_mode == "keep":
+                    return base64.b64encode(raw).decode("ascii"), " (raw is base64)"
+                # Redaction needs text: the replacement characters cost the exact bytes, never a secret.
+                text = raw.decode("utf-8", "replace")
+                note = " (raw is lossy UTF-8 text)"
+        scrub = self._scrub
+        if scrub is not None and self.raw_mode == "redacted":
+            text = scrub(text)
+        return text, note
+
+    def use_scrubber(self, scrub: Scrub) -> None:
+        """Redact with ``scrub`` from now on (the redact config changed on reload)."""
+        self._scrub = scrub
 
     def flush(self) -> bool:
         """Try to write what is held; True when nothing is held any more."""

@@ -211,7 +211,9 @@ def build(source: Path, archive: Path, fingerprint: Fingerprint, threads: int = 
     """Write the digest of the JSON lines in ``source`` (plain or gzip) for ``archive``.
 
     Runs in this process (imports DuckDB); :func:`build_in_child` is what the daemon uses.
-    Written to a temporary name and renamed, so a reader never sees half a digest.
+    Written to a temporary name and renamed, so a reader never sees half a digest. The digest
+    gets the permissions of ``source`` (the file sink's ``file_mode``): it holds columns of the
+    same lines, messages included.
     """
     import duckdb
 
@@ -219,6 +221,7 @@ def build(source: Path, archive: Path, fingerprint: Fingerprint, threads: int = 
     tmp = target.with_name(target.name + ".tmp")
     compression = "gzip" if Fingerprint.of_gzip(source) is not None else "none"
     try:
+        mode = os.stat(source).st_mode & 0o777
         with duckdb.connect(":memory:", config={"threads": threads}) as db:
             db.execute("SET TimeZone = 'UTC'")
             db.execute("SET preserve_insertion_order = false")
@@ -227,6 +230,7 @@ def build(source: Path, archive: Path, fingerprint: Fingerprint, threads: int = 
                 "(FORMAT parquet, COMPRESSION zstd)",
                 {"files": [str(source)], "target": str(tmp), "columns": RAW_COLUMNS},
             )
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except (duckdb.Error, OSError) as exc:
         tmp.unlink(missing_ok=True)
@@ -264,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Digests are background work: leave the CPU to the daemon's hot path.
     os.nice(10)
+    # DuckDB creates the file with the umask's permissions: none for others until build() sets
+    # the source's, so a digest is never readable by more users than its log file.
+    os.umask(0o077)
     try:
         build(Path(args[0]), Path(args[1]), Fingerprint(int(args[2]), int(args[3])))
     except DigestError as exc:

@@ -1,8 +1,15 @@
-"""Durations ("500ms", "10s", "1h") and byte sizes ("64KiB", "100MB") as config field types."""
+"""Durations ("500ms", "10s", "1h") and byte sizes ("64KiB", "100MB") as config field types.
+
+Both are bounded: a value no run could use (a size past 1 PiB, a duration past ten years, 400
+digits, ``.inf``) is a validation error at its key path, never an OverflowError at start-up.
+Fields that size memory (line, batch, buffer lengths) set their own, lower bounds.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -30,6 +37,11 @@ _SIZE_UNITS = {
     "tib": 1024**4,
     "ti": 1024**4,
 }
+# Far beyond any sensible setting, far below what breaks a timer or a file offset.
+MAX_SIZE = 1024**5  # 1 PiB
+MAX_DURATION = 10 * 365 * 86400.0  # ten years, in seconds
+# More digits than this before the point cannot be a real setting (and 400 would overflow a float).
+_MAX_DIGITS = 20
 
 
 def parse_duration(value: Any) -> float:
@@ -41,12 +53,17 @@ def parse_duration(value: Any) -> float:
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
-            raise ValueError(f"invalid duration {value!r}: use a number with ms, s, m, h or d")
+            raise ValueError(f"invalid duration {_short(value)}: use a number with ms, s, m, h or d")
+        _check_digits(match.group(1), "duration")
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a duration such as '10s', got {type(value).__name__}")
+    if math.isnan(seconds):
+        raise ValueError("a duration must be a number of seconds, not NaN")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError("a duration cannot be longer than ten years (3650d)")
     return seconds
 
 
@@ -60,13 +77,29 @@ def parse_size(value: Any) -> int:
         match = _SIZE.match(value)
         unit = (match.group(2) or "").lower() if match else None
         if not match or unit not in _SIZE_UNITS:
-            raise ValueError(f"invalid size {value!r}: use a number with B, KB, KiB, MB, MiB, GB or GiB")
-        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+            raise ValueError(
+                f"invalid size {_short(value)}: use a number with B, KB, KiB, MB, MiB, GB or GiB"
+            )
+        _check_digits(match.group(1), "size")
+        # Decimal, not float: exact for "1.5GiB", and no float overflow to convert.
+        size = int(Decimal(match.group(1)) * _SIZE_UNITS[unit])
     else:
         raise ValueError(f"expected a size such as '100MB', got {type(value).__name__}")
     if size < 0:
         raise ValueError("a size cannot be negative")
+    if size > MAX_SIZE:
+        raise ValueError("a size cannot be larger than 1 PiB")
     return size
+
+
+def _check_digits(number: str, what: str) -> None:
+    if len(number.partition(".")[0]) > _MAX_DIGITS:
+        raise ValueError(f"a {what} with more than {_MAX_DIGITS} digits cannot be a real setting")
+
+
+def _short(value: str) -> str:
+    """A value quoted for an error message, cut if it is long (a hostile config can be)."""
+    return repr(value) if len(value) <= 40 else repr(value[:40]) + "…"
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(lambda v: f"{v}s")]

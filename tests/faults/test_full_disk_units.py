@@ -120,7 +120,7 @@ class TestDeadLetters:
         """On a full disk write() holds the letters (no exception, no torn line), sync() reports
         them unwritten, and a flush after space returns writes each once, in order."""
         disk = small_disk(tmp_path / "state", SIZE)
-        letters = DeadLetterFile(disk / "dead-letter.jsonl")
+        letters = DeadLetterFile(disk / "dead-letter.jsonl", raw="keep", scrub=None)
         letters.open()
         letters.write([letter(0)])
         filler = fill(disk)

@@ -29,7 +29,7 @@ class TestScrape:
             assert proc.stop() == 0
         assert samples[("logflume_source_events_read_total", (("source", "proxy"),))] == LINES
         assert samples[("logflume_source_events_dead_lettered_total", (("source", "proxy"),))] == 0
-        for stage in ("parse", "normalise", "redact", "enrich", "filter", "sample"):
+        for stage in ("parse", "audit", "normalise", "redact", "enrich", "filter", "sample"):
             assert samples[("logflume_stage_events_in_total", (("stage", stage),))] == LINES, stage
             assert samples[("logflume_stage_events_out_total", (("stage", stage),))] == LINES, stage
         assert samples[("logflume_sink_events_received_total", (("sink", "local"),))] == LINES

@@ -7,11 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from logflume.ops.tap import QUEUE_LINES, TapHub
-from tests.daemonproc import DaemonProcess
-from tests.ops.helpers import free_port, messages, ops_config, running, wait_for, write_lines
+import orjson
+
+from logflume.generate import lines
+from logflume.ops.tap import QUEUE_LINES, TapHub, tap_refusal
+from tests.daemonproc import DaemonProcess, append_lines
+from tests.ops.helpers import free_port, log_records, messages, ops_config, running, wait_for, write_lines
 
 FILTERED = {"pipeline": {"filter": {"rules": [{"when": 'level == "DEBUG"', "action": "drop"}]}}}
+BEFORE_REDACT = {"tap_before_redact": True}
+SECRET = "hunter2-Zq9x"
 
 
 def start_tap(config: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -30,7 +35,7 @@ class TestTapCommand:
     def test_prints_events_after_each_stage(self, tmp_path: Path) -> None:
         """Tapping parse shows every event (DEBUG ones too); tapping filter only what the filter kept."""
         port = free_port()
-        config = ops_config(tmp_path, port, **FILTERED)
+        config = ops_config(tmp_path, port, http=BEFORE_REDACT, **FILTERED)
         with running(config, port) as proc:
             after_parse = start_tap(config, "--stage", "parse", "--limit", "200")
             wait_for(lambda: taps_started(proc) == 1, 30, 0.1, "the first tap")
@@ -61,7 +66,7 @@ class TestTapCommand:
             assert proc.stop() == 0
         assert tap.returncode == 1
         assert b"unknown stage 'transform'" in err
-        assert b"parse, normalise, redact, enrich, filter, sample, aggregate, anomaly" in err
+        assert b"parse, audit, normalise, redact, enrich, filter, sample, aggregate, anomaly" in err
 
     def test_no_daemon_running(self, tmp_path: Path) -> None:
         """Nothing listens on the configured address: exit 1 saying the daemon cannot be reached."""
@@ -70,6 +75,62 @@ class TestTapCommand:
         _, err = tap.communicate(timeout=60)
         assert tap.returncode == 1
         assert b"cannot reach the daemon" in err
+
+
+def write_secret_lines(tmp: Path, count: int) -> None:
+    """Generated lines whose messages hold a password in a key-value form."""
+    data = b""
+    for line in lines(count, seed=9):
+        event = orjson.loads(line)
+        event["message"] = f"login retried password={SECRET} for {event['user_id']}"
+        data += orjson.dumps(event) + b"\n"
+    append_lines(tmp / "logs" / "app.log", data)
+
+
+class TestTapRedaction:
+    def test_default_stage_is_after_redaction(self, tmp_path: Path) -> None:
+        """Without --stage the tap follows redact: the password in every message is shown
+        redacted, never in clear."""
+        port = free_port()
+        config = ops_config(tmp_path, port)
+        with running(config, port) as proc:
+            tap = start_tap(config, "--limit", "50")
+            wait_for(lambda: taps_started(proc) == 1, 30, 0.1, "the tap")
+            write_secret_lines(tmp_path, 100)
+            out, err = tap.communicate(timeout=60)
+            assert proc.stop() == 0
+        shown = [json.loads(line) for line in out.splitlines()]
+        started = [r["stage"] for r in log_records(proc) if r["message"] == "Tap started"]
+        assert (0, 50, ["redact"]) == (tap.returncode, len(shown), started), err
+        assert {"login retried password=[REDACTED:key_value] for "} == {
+            event["message"][: -len(event["user_id"])] for event in shown
+        }
+        assert SECRET.encode() not in out
+
+    def test_stages_before_redaction_are_refused(self, tmp_path: Path) -> None:
+        """Tapping parse or normalise without http.tap_before_redact exits 1 saying why; the
+        daemon logs each refusal and shows no event."""
+        port = free_port()
+        config = ops_config(tmp_path, port)
+        answers = []
+        with running(config, port) as proc:
+            write_secret_lines(tmp_path, 10)
+            for stage in ("parse", "normalise"):
+                tap = start_tap(config, "--stage", stage)
+                out, err = tap.communicate(timeout=60)
+                said = (b"tap refused (403)" in err, b"tap_before_redact" in err)
+                answers.append((tap.returncode, out, *said))
+            assert proc.stop() == 0
+        refused = [r["stage"] for r in log_records(proc) if r["message"] == "Tap refused"]
+        assert [(1, b"", True, True)] * 2 == answers
+        assert ["parse", "normalise"] == refused
+
+    def test_refusal_follows_the_stage_order(self) -> None:
+        """Only stages before redact are refused, and none once tapping before redaction is allowed."""
+        stages = ["parse", "audit", "normalise", "redact", "enrich", "filter"]
+        refused = [stage for stage in stages if tap_refusal(stages, stage, False) is not None]
+        allowed = [stage for stage in stages if tap_refusal(stages, stage, True) is None]
+        assert (["parse", "audit", "normalise"], stages) == (refused, allowed)
 
 
 class TestTapHub:

@@ -83,7 +83,14 @@ class TestTables:
             ("users.csv", "id,team\n1,x\n", "the CSV header has no 'user_id' column"),
             ("users.yaml", "- just\n- a list\n", "must map each user id to a mapping"),
             ("users.yaml", "a: [unclosed\n", "not valid YAML"),
+            ("users.yaml", "a: " + "[" * 20_000 + "]" * 20_000 + "\n", "nested deeper than 64 levels"),
+            (
+                "users.yaml",
+                "".join(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}' if n else 'x'] * 9)}]\n" for n in range(9)),
+                "aliases expand this value",
+            ),
         ],
+        ids=["csv-header", "yaml-list", "yaml-syntax", "yaml-deep", "yaml-alias-bomb"],
     )
     def test_bad_table_fails_the_build(self, tmp_path: Path, name: str, text: str, message: str) -> None:
         """A table that cannot be read at start-up is a config error naming the key and the reason."""

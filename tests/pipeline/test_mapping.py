@@ -274,7 +274,7 @@ class TestParserWithMapping:
         parser = Parser(mapper=mapper({"status_code": {"from": "status", "type": "int"}}))
         events, dead = parser(chunk(b"\n".join(lines) + b"\n"), 0.0)
         assert [200, 503] == [event["status_code"] for event in events]
-        assert [("mapping: status_code: cannot read 'abc' as an integer", lines[1].decode(), 1018)] == [
+        assert [("mapping: status_code: cannot read 'abc' as an integer", lines[1], 1018)] == [
             (d.reason, d.raw, d.offset) for d in dead
         ]
         assert (parser.stats.mapping_errors, parser.stats.events) == (1, 2)

@@ -42,7 +42,8 @@ class TestParser:
         assert events[0][META_KEY]["offset"] == 104
 
     def test_reasons(self) -> None:
-        """Each kind of bad line has its own reason; non-UTF-8 raw bytes are base64."""
+        """Each kind of bad line has its own reason; raw is the line's bytes as read (the
+        dead-letter file decides how to store them)."""
         data = b'{"a":\n[1]\n{"x":"\xff"}\n{"a":1}\x00\n'
         events, dead = Parser()(chunk(data, 0), 0.0)
         assert events == []
@@ -50,10 +51,11 @@ class TestParser:
         assert reasons == [
             "invalid JSON",
             "not a JSON object",
-            "invalid UTF-8 at byte 6 (raw is base64)",
+            "invalid UTF-8 at byte 6",
             "line contains a NUL byte",
         ]
         assert [d.offset for d in dead] == [0, 6, 10, 20]
+        assert data.split(b"\n")[:4] == [d.raw for d in dead]
 
     def test_wrap_invalid(self) -> None:
         """With wrap, a non-JSON text line becomes {message: line}; invalid UTF-8 still dead-letters."""

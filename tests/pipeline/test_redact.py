@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from logflume.events import META_KEY, Batch
 from logflume.pipeline.build import build_chain
 from logflume.pipeline.config import PipelineConfig
-from logflume.pipeline.redact import RedactConfig, Redactor
+from logflume.pipeline.redact import RedactConfig, Redactor, text_scrubber
 from logflume.pipeline.redact.rules import luhn_valid
 
 OPENAI = "sk-abcdefghijklmnopqrstuvwxyz0123456789ABCD"
@@ -118,6 +118,85 @@ class TestValueRules:
             luhn_valid("4111111111111111"), luhn_valid("378282246310005"),
             luhn_valid("4111111111111121"), luhn_valid("411111"),
         ] == [True, True, False, False]  # fmt: skip
+
+
+class TestSecretsInsideStrings:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("login failed password=hunter2 for bob", "login failed password=[REDACTED:key_value] for bob"),
+            ("db_password = 'hunter 2' set", "db_password = '[REDACTED:key_value]' set"),
+            ("retry with api_key: abc123def", "retry with api_key: [REDACTED:key_value]"),
+            ("X-Api-Key:k3y-value", "X-Api-Key:[REDACTED:key_value]"),
+            ("auth_token: Bearer abc.def", "auth_token: [REDACTED:key_value]"),
+            ("token: 9f8e7d6c", "token: [REDACTED:key_value]"),
+            (
+                'body {"user": "bob", "secret": "s3cr3t value", "n": 1}',
+                'body {"user": "bob", "secret": "[REDACTED:key_value]", "n": 1}',
+            ),
+            ('cut {"password": "unterminat', 'cut {"password": "[REDACTED:key_value]'),
+            (
+                'raw {\\"client_secret\\": \\"abc\\"}',
+                'raw {\\"client_secret\\": \\"[REDACTED:key_value]\\"}',
+            ),
+            (
+                "GET /v1/chat?api_key=abcd1234&token=zz9&page=2",
+                "GET /v1/chat?api_key=[REDACTED:key_value]&token=[REDACTED:key_value]&page=2",
+            ),
+            ("sign?X-Amz-Signature=0a1b2c3d4e", "sign?X-Amz-Signature=[REDACTED:key_value]"),
+            (
+                "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "AWS_SECRET_ACCESS_KEY=[REDACTED:key_value]",
+            ),
+            (
+                "connecting to postgres://bob:p@ss:w0rd@db.internal:5432/logs",
+                "connecting to postgres://bob:[REDACTED:url_credentials]@db.internal:5432/logs",
+            ),
+            (f"creds {AWS} wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY ok", "creds [REDACTED:api_key] ok"),
+            (f"creds {AWS}:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "creds [REDACTED:api_key]"),
+        ],
+    )
+    def test_forms_are_redacted(self, text: str, expected: str) -> None:
+        """Key-value forms, JSON documents as strings, URL userinfo, query parameters and an AWS
+        secret key after its key id lose the secret and keep the rest of the text."""
+        out, _ = redact({"message": text})
+        assert expected == out["message"]
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "prompt_tokens=150 max_tokens=100 total_tokens=250",
+            "secret_name=prod-db token_count=3",
+            "Security event: authentication",
+            "Auth: failed for user_000123",
+            "https://example.com/a?b=1&c=2",
+            "password=",
+            "password=null token=none api_key=***",
+            "10:30:15 stage: done",
+            "mailto user@example.com",
+        ],
+    )
+    def test_lookalikes_are_untouched(self, text: str) -> None:
+        """Names that only start like a secret name, empty or placeholder values, and prose with
+        colons stay as they were."""
+        out, stage = redact({"message": text})
+        assert ({"message": text}, {}) == (out, stage.stats)
+
+    def test_markers_are_not_redacted_again(self) -> None:
+        """A marker, in mask or hash mode, is left alone by a second pass (nothing counted)."""
+        first, _ = redact(
+            {"a": "token=abc123 url=https://u:pw123456@h/x", "b": f"api_key: {OPENAI}"},
+            mode="hash",
+            hash_key="k",
+        )
+        second, stage = redact(dict(first), mode="hash", hash_key="k")
+        assert (first, {}) == (second, stage.stats)
+
+    def test_text_like_a_marker_shields_nothing(self) -> None:
+        """Text that merely starts like a marker does not hide the secret after it."""
+        out, _ = redact({"m": '[REDACTED: {"password": "0000000a"} [REDACTED:x password=hunter2'})
+        expected = '[REDACTED: {"password": "[REDACTED:key_value]"} [REDACTED:x password=[REDACTED:key_value]'
+        assert expected == out["m"]
 
 
 class TestFieldNames:
@@ -272,9 +351,8 @@ class TestCustomRules:
 
     def test_unknown_builtin_rule_is_rejected(self) -> None:
         """Only the built-in rule names are accepted in rules."""
-        with pytest.raises(
-            ValidationError, match="'bearer', 'basic_auth', 'jwt', 'api_key', 'email' or 'card'"
-        ):
+        names = "'key_value', 'url_credentials', 'bearer', 'basic_auth', 'jwt', 'api_key', 'email' or 'card'"
+        with pytest.raises(ValidationError, match=names):
             RedactConfig.model_validate({"rules": ["ssn"]})
 
     def test_invalid_field_name_pattern_is_rejected(self) -> None:
@@ -300,10 +378,26 @@ class TestRobustness:
         out, _ = redact({"m": text}, rules=["email", "card"])
         assert text == out["m"]
 
+    def test_hostile_runs_for_the_text_forms(self) -> None:
+        """Long runs of backslashes, quotes, spaces and key words pass the key-value and userinfo
+        rules and the raw-line scrubber in one pass each, unchanged."""
+        texts = [
+            "\\" * 200_000 + 'x"',
+            '"' + "\\" * 200_000,
+            '\\"k' * 70_000,
+            '"a"' + " " * 200_000 + ":",
+            ("token" + "\\" * 100 + "x=") * 2_000,
+            "a://" + "b" * 200_000 + ":" + "c" * 200_000 + "@",
+        ]
+        scrub = text_scrubber(RedactConfig())
+        redactor = Redactor(RedactConfig())
+        assert (texts, texts) == ([scrub(text) for text in texts], [redactor.scrub(text) for text in texts])
+
     def test_disabled_redaction_builds_no_stage(self, tmp_path: Path) -> None:
         """redact.enabled false leaves a pass-through slot."""
         chain = build_chain(PipelineConfig.model_validate({"redact": {"enabled": False}}), tmp_path)
-        assert type(chain.stages[1]).__name__ == "PassThrough"
+        (stage,) = [stage for stage in chain.stages if stage.name == "redact"]
+        assert type(stage).__name__ == "PassThrough"
 
     def test_on_by_default_in_the_chain(self, tmp_path: Path) -> None:
         """With no pipeline config at all, the chain redacts."""

@@ -31,6 +31,12 @@ SECRET_TEXTS = [
     "AKIAIOSFODNN7EXAMPLE",
     "Basic dXNlcjpodW50ZXIy",
     "ghp_" + "a1B2c3D4e5" * 4,
+    "login failed password=hunter2 for bob",
+    'doc {"user": "bob", "secret": "s3cr3t"}',
+    "postgres://bob:pw123456@db/logs",
+    "GET /v1?api_key=abcd1234&page=2",
+    "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "credentials: user:pass",
 ]
 # Hold a hint ("k-", "Basic", "bearer", "yJ", "xox", "AIza"…) but no secret.
 HINTED_TEXTS = [
@@ -41,6 +47,13 @@ HINTED_TEXTS = [
     "xoxo and hugs",
     "AIzaShort",
     "stack_trace follows",
+    # The key-value and userinfo hints ("=", a colon after a key word's letter, "@") in clean text.
+    "prompt_tokens=150 max_tokens=100",
+    "Security event: authentication",
+    "secret: null",
+    "https://example.com/a?b=1",
+    "user@example.com",
+    "[REDACTED: password=",
 ]
 CLEAN_TEXTS = ["Chat completion request processed", "2024-01-15T10:30:15.123Z", "req_0001", "", "INFO"]
 KEYS = ["message", "user", "worker", "extra", "items", "n", "ok", "ctx", META_KEY]

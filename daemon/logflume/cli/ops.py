@@ -15,7 +15,7 @@ from logflume.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 # these commands' parsers, and `logflume analyze` should not pay for the daemon.
 
 # For the help only: the running daemon names its stages and refuses others.
-STAGES = ("parse", "normalise", "redact", "enrich", "filter", "sample", "aggregate", "anomaly")
+STAGES = ("parse", "audit", "normalise", "redact", "enrich", "filter", "sample", "aggregate", "anomaly")
 
 
 def check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,9 +47,10 @@ def tap_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stage",
-        default="parse",
+        default=None,
         metavar="STAGE",
-        help=f"print events as they leave this stage: {', '.join(STAGES)}",
+        help=f"print events as they leave this stage (default: redact): {', '.join(STAGES)}; those "
+        "before redact need http.tap_before_redact: true in the daemon's config",
     )
     parser.add_argument("--limit", type=int, default=10, metavar="N", help="stop after this many events")
     parser.add_argument(

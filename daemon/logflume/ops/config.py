@@ -32,6 +32,15 @@ class HttpConfig(StrictModel):
         ),
     )
 
+    tap_before_redact: bool = Field(
+        False,
+        description=(
+            "Allow /tap (and `logflume tap`) to follow the stages before redact (parse, normalise), "
+            "whose events still hold secrets in clear. Off: those stages are refused, and a tap "
+            "follows redact unless another stage after it is asked for."
+        ),
+    )
+
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:

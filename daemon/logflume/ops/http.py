@@ -5,7 +5,8 @@
     GET  /readyz     200 when sources follow their files and every sink writes or buffers; else 503
     GET  /loglevel   the levels of logflume's loggers
     POST /loglevel   {"level": "DEBUG", "logger": "logflume.sinks"} changes one at run time
-    GET  /tap        ?stage=parse&limit=10: NDJSON stream of events after a stage
+    GET  /tap        ?stage=redact&limit=10: NDJSON stream of events after a stage (default redact;
+                     stages before it only with http.tap_before_redact)
 
 Handlers run on the loop: a scrape reads counters that only the loop writes, with no locking.
 """
@@ -22,7 +23,7 @@ from logflume import selflog
 from logflume.ops.config import HttpConfig
 from logflume.ops.health import LoopMonitor, liveness, readiness
 from logflume.ops.metrics import Metrics
-from logflume.ops.tap import TapHub
+from logflume.ops.tap import DEFAULT_STAGE, TapHub, tap_refusal
 from logflume.ops.view import DaemonView
 
 log = logging.getLogger("logflume.ops.http")
@@ -111,9 +112,13 @@ class OpsServer:
 
     async def handle_tap(self, request: web.Request) -> web.StreamResponse:
         stages = list(self.view.stage_names())
-        stage = request.query.get("stage", "parse")
+        stage = request.query.get("stage", DEFAULT_STAGE)
         if stage not in stages:
             return _error(400, f"unknown stage {stage!r}; stages: {', '.join(stages)}")
+        refusal = tap_refusal(stages, stage, self.config.tap_before_redact)
+        if refusal is not None:
+            log.warning("Tap refused", extra={"stage": stage, "peer": request.remote})
+            return _error(403, refusal)
         try:
             limit = int(request.query.get("limit", "10"))
         except ValueError:

@@ -304,7 +304,9 @@ class DaemonCollector(Collector):
     def _alerts(self) -> Iterator[Metric]:
         view = self.view
         fired = CounterMetricFamily(
-            "logflume_alerts_fired", "Alerts raised by the anomaly stage, by rule.", labels=["rule"]
+            "logflume_alerts_fired",
+            "Alerts raised by the anomaly and audit stages, by rule.",
+            labels=["rule"],
         )
         for rule, count in sorted(view.stats.alerts_fired.items()):
             fired.add_metric([rule], count)

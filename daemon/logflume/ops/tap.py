@@ -4,6 +4,10 @@ The daemon asks :attr:`TapHub.active` once per batch; only while someone taps do
 stage's output to :meth:`TapHub.offer`, which encodes at most what the tappers still want (the
 events are encoded right away because later stages change them in place). A tapper that reads
 slower than events arrive misses events rather than slowing the pipeline: its queue is bounded.
+
+A tap is a way out of the daemon for event contents, so it follows the redact stage unless asked
+otherwise, and the stages before redaction (whose events still hold secrets in clear) can only be
+tapped when the config allows it (``http.tap_before_redact``): :func:`tap_refusal`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from typing import TextIO
 
 import orjson
@@ -22,6 +27,20 @@ from logflume.events import Event
 
 # Encoded events waiting for one tapper; more are skipped (and counted), never waited for.
 QUEUE_LINES = 1000
+# The stage a tap follows when none is named: the first whose events are redacted.
+DEFAULT_STAGE = "redact"
+
+
+def tap_refusal(stages: Sequence[str], stage: str, before_redact_allowed: bool) -> str | None:
+    """Why tapping ``stage`` (one of ``stages``, in order) is refused, or None when it is allowed."""
+    if before_redact_allowed or DEFAULT_STAGE not in stages:
+        return None
+    if stages.index(stage) >= stages.index(DEFAULT_STAGE):
+        return None
+    return (
+        f"stage {stage!r} comes before redaction, so its events hold secrets in clear; "
+        f"tap {DEFAULT_STAGE!r} or a later stage, or set http.tap_before_redact: true"
+    )
 
 
 class Tapper:
@@ -98,15 +117,19 @@ class TapHub:
 # -- the client side (``logflume tap``) ---------------------------------------------------------
 
 
-def tap_url(host: str, port: int, stage: str, limit: int) -> str:
-    """The URL of the tap endpoint; a wildcard listen address is reached over loopback."""
+def tap_url(host: str, port: int, stage: str | None, limit: int) -> str:
+    """The URL of the tap endpoint (no stage: the daemon's default); a wildcard listen address is
+    reached over loopback."""
     if host in ("0.0.0.0", ""):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    query = urllib.parse.urlencode({"stage": stage, "limit": limit})
+    params: dict[str, str | int] = {"limit": limit}
+    if stage is not None:
+        params["stage"] = stage
+    query = urllib.parse.urlencode(params)
     return f"http://{host}:{port}/tap?{query}"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from logflume.pipeline.audit import AuditVerifier
 from logflume.pipeline.config import PipelineConfig
 from logflume.pipeline.enrich import Enricher, build_enrichments
 from logflume.pipeline.filter.stage import FilterStage
@@ -12,18 +13,20 @@ from logflume.pipeline.redact import Redactor
 from logflume.pipeline.sample import Sampler
 from logflume.pipeline.stage import Chain, PassThrough, Stage
 
-STAGE_ORDER = ("normalise", "redact", "enrich", "filter", "sample", "aggregate", "anomaly")
+STAGE_ORDER = ("audit", "normalise", "redact", "enrich", "filter", "sample", "aggregate", "anomaly")
 
 
 def build_chain(config: PipelineConfig, state_dir: Path) -> Chain:
     """The stages that follow parse, in order; a stage with nothing to do is a pass-through slot.
 
-    Redact runs before anything that could copy a value into another field, an aggregate or an
-    alert. Opens the geo database and lookup tables (ConfigError when they cannot be read).
+    Audit runs first, while events' details are as the proxy logged them. Redact runs before
+    anything that could copy a value into another field, an aggregate or an alert. Opens the geo
+    database and lookup tables (ConfigError when they cannot be read).
     """
     enrichments = build_enrichments(config.enrich)
     aggregate, anomaly = _windowed_stages(config, state_dir)
     stages: list[Stage] = [
+        AuditVerifier(config.audit) if config.audit.verify_hash else PassThrough("audit"),
         Normaliser(config.normalise) if config.normalise.enabled else PassThrough("normalise"),
         Redactor(config.redact) if config.redact.enabled else PassThrough("redact"),
         Enricher(enrichments) if enrichments else PassThrough("enrich"),

@@ -7,6 +7,7 @@ from pydantic import Field
 from logflume.models import StrictModel
 from logflume.pipeline.aggregate.config import AggregateConfig
 from logflume.pipeline.anomaly.config import AnomalyConfig
+from logflume.pipeline.audit import AuditConfig
 from logflume.pipeline.enrich.config import EnrichConfig
 from logflume.pipeline.filter.config import FilterConfig
 from logflume.pipeline.normalise import NormaliseConfig
@@ -18,6 +19,10 @@ class PipelineConfig(StrictModel):
     """Stage settings. Normalise and redact are on by default, enrich adds performance_category;
     filter has no rules and sample is off until configured."""
 
+    audit: AuditConfig = Field(
+        default_factory=AuditConfig,
+        description="Hash check of the proxy's audit events (first, before anything changes them).",
+    )
     normalise: NormaliseConfig = Field(
         default_factory=NormaliseConfig,
         description="Field renames, one UTC @timestamp, canonical level names.",

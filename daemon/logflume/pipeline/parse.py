@@ -10,7 +10,6 @@ dead letter (the line as read, the reason naming the field). Sources without one
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,14 +29,6 @@ class ParseStats:
     mapping_errors: int = 0
 
 
-def raw_for_dead_letter(line: bytes) -> tuple[bytes | str, bool]:
-    """The line as text when it is valid UTF-8, else base64 (second value says which)."""
-    try:
-        return line.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return base64.b64encode(line).decode("ascii"), True
-
-
 def failure_reason(line: bytes, error: Exception | None) -> str:
     """Why a line is not a JSON object, most specific cause first."""
     if b"\x00" in line:
@@ -52,10 +43,8 @@ def failure_reason(line: bytes, error: Exception | None) -> str:
 
 
 def _dead(chunk: RawChunk, offset: int, line: bytes, reason: str) -> DeadLetter:
-    raw, is_b64 = raw_for_dead_letter(line)
-    if is_b64:
-        reason += " (raw is base64)"
-    return DeadLetter(chunk.source, chunk.path, offset, reason, raw)
+    # The bytes as read: the dead-letter file decides how to store them (redacted, base64…).
+    return DeadLetter(chunk.source, chunk.path, offset, reason, line)
 
 
 def iso_now(now: float) -> str:

@@ -7,8 +7,14 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from logflume.models import StrictModel
+from logflume.names import check_name
 from logflume.pipeline.mapping import MappingConfig, preset_names
 from logflume.units import ByteSize, Duration
+
+MIB = 1024**2
+# A line is held in memory whole, and copied while it is cut, parsed and encoded: a limit past
+# this is a typo (1TB for 1MB), which would otherwise end in MemoryError once the daemon runs.
+MAX_LINE_BYTES = 64 * MIB
 
 
 def check_glob(pattern: str) -> str:
@@ -31,7 +37,11 @@ def check_glob(pattern: str) -> str:
 
 
 class SourceConfig(StrictModel):
-    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Source name.")
+    name: str = Field(
+        ...,
+        description="Source name: {source} in sink paths and the checkpoint file's name, so one "
+        "path component (letters, digits, _ - .; not starting with '.').",
+    )
     type: Literal["file"] = Field("file", description="Source kind; files are the only kind so far.")
     include: list[str] = Field(..., min_length=1, description="Globs of files to follow (relative to cwd).")
     exclude: list[str] = Field(default_factory=list, description="Globs of matched files to skip.")
@@ -39,11 +49,19 @@ class SourceConfig(StrictModel):
         "beginning", description="Where to start a file seen for the first time (no checkpoint)."
     )
     max_line_bytes: ByteSize = Field(
-        1024 * 1024, gt=0, description="Longer lines are cut and sent to the dead-letter file."
+        MIB,
+        gt=0,
+        le=MAX_LINE_BYTES,
+        description="Longer lines are cut and sent to the dead-letter file (at most 64 MiB).",
     )
-    read_bytes: ByteSize = Field(1024 * 1024, gt=0, description="Bytes read from a file at a time.")
+    read_bytes: ByteSize = Field(
+        MIB, gt=0, le=MAX_LINE_BYTES, description="Bytes read from a file at a time (at most 64 MiB)."
+    )
     fingerprint_bytes: ByteSize = Field(
-        1024, ge=16, description="A file's identity is a hash of its first line, up to this many bytes."
+        1024,
+        ge=16,
+        le=MIB,
+        description="A file's identity is a hash of its first line, up to this many bytes.",
     )
     scan_interval: Duration = Field(1.0, gt=0, description="How often globs are re-scanned.")
     poll_interval: Duration = Field(0.2, gt=0, description="How often a reader at end of file looks again.")
@@ -74,6 +92,11 @@ class SourceConfig(StrictModel):
         if value is not None and value not in preset_names():
             raise ValueError(f"unknown preset {value!r} (one of: {', '.join(preset_names())})")
         return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_name(name)
 
     @field_validator("include", "exclude")
     @classmethod

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from logflume import safeyaml
 from logflume.errors import ConfigError, ConfigIssue
 from logflume.events import Event
 from logflume.pipeline.enrich.config import UserLookupConfig
@@ -44,7 +45,11 @@ def parse_table(text: str, fmt: str, key: str) -> Table:
                 table[ident] = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
         return table
     try:
-        data = yaml.safe_load(text)
+        # Bounded like a config (depth, aliases), but a table may be as large as its file: aliases
+        # may not make it much larger than that.
+        data, _ = safeyaml.load(
+            text, max_bytes=len(text) * 4 + 1, max_nodes=len(text) + 1, max_expanded=2 * len(text) + 4096
+        )
     except yaml.YAMLError as exc:
         raise TableError(f"not valid YAML: {exc}") from exc
     if data is None:

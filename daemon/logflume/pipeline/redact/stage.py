@@ -34,7 +34,7 @@ from logflume import jsontext
 from logflume.events import META_KEY, Batch, Event
 from logflume.pipeline.redact.columns import BatchCheck
 from logflume.pipeline.redact.config import RedactConfig
-from logflume.pipeline.redact.rules import BUILTIN_RULES, Rule, first_character
+from logflume.pipeline.redact.rules import BUILTIN_RULES, Rule, first_character, inside_marker
 from logflume.pipeline.regex import compile_re2
 
 FIELD_RULE = "secret_field"
@@ -79,7 +79,9 @@ class Redactor:
         self.marker = self._marker_for(config)
         self._clean_keys: set[str] = set()
         self._secret_keys: set[str] = set()
-        rules = [BUILTIN_RULES[name] for name in dict.fromkeys(config.rules)] + _custom_rules(config)
+        # Built-in rules in their own order (see rules.py), custom ones after them.
+        rules = [rule for name, rule in BUILTIN_RULES.items() if name in config.rules]
+        rules += _custom_rules(config)
         self._rules = [
             (rule, _hint_search(list(rule.hint)) if rule.hint else _always, self._make_replacer(rule))
             for rule in rules
@@ -105,6 +107,12 @@ class Redactor:
             searches = [(first, _hint_search(group)) for first, group in by_first.items()]
             self._batch_check = BatchCheck(self._clean_keys, searches, self.changes)
 
+    @property
+    def field_names(self) -> Any:
+        """The compiled pattern of secret field names (matched against compacted, lower-case
+        names), or None when there are none."""
+        return self._field_names
+
     # -- build-time helpers -------------------------------------------------------------------
 
     def _marker_for(self, config: RedactConfig) -> Callable[[str, str], str]:
@@ -121,18 +129,24 @@ class Redactor:
         return hashed
 
     def _make_replacer(self, rule: Rule) -> Callable[[Any], str]:
-        stats, name, group, check = self.stats, rule.name, rule.secret_group, rule.check
+        stats, name, check = self.stats, rule.name, rule.check
+        grouped, span, in_markers = rule.secret_group is not None, rule.secret_span, rule.in_markers
 
         def replace(match: Any) -> str:
             whole = match.group(0)
-            secret = match.group(group) if group else whole
+            if not in_markers and inside_marker(match.string, match.start()):
+                return str(whole)
+            if not grouped:
+                if check is not None and not check(whole):
+                    return str(whole)
+                stats[name] += 1
+                return self.marker(name, whole)
+            start, end = span(match)
+            offset = match.start()
+            secret = whole[start - offset : end - offset]
             if check is not None and not check(secret):
                 return str(whole)
             stats[name] += 1
-            if not group:
-                return self.marker(name, secret)
-            start, end = match.span(group)
-            offset = match.start()
             return f"{whole[: start - offset]}{self.marker(name, secret)}{whole[end - offset :]}"
 
         return replace
@@ -158,9 +172,14 @@ class Redactor:
             return False
         for rule, hint, _ in self._rules:
             if len(text) >= rule.min_length and hint(text):
-                group, check = rule.secret_group, rule.check
+                check, span = rule.check, rule.secret_span
                 for match in rule.pattern.finditer(text):
-                    if check is None or check(match.group(group) if group else match.group(0)):
+                    if not rule.in_markers and inside_marker(text, match.start()):
+                        continue
+                    if check is None:
+                        return True
+                    start, end = span(match)
+                    if check(text[start:end]):
                         return True
         return False
 

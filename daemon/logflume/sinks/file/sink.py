@@ -381,15 +381,18 @@ def compress_file(path: str, level: int) -> str:
     """gzip ``path`` to ``path.gz`` (temp, fsync, rename), then remove the original."""
     target = path + ".gz"
     tmp = target + ".tmp"
+    mode = os.stat(path).st_mode & 0o777
+    # Created with the file's mode (not the umask's): the archive is never more readable than it.
+    opener = lambda name, flags: os.open(name, flags, mode)  # noqa: E731 - one use, right here
     try:
-        with open(path, "rb") as src, open(tmp, "wb") as raw:
+        with open(path, "rb") as src, open(tmp, "wb", opener=opener) as raw:
             with gzip.GzipFile(
                 filename=os.path.basename(path), mode="wb", compresslevel=level, fileobj=raw
             ) as gz:
                 shutil.copyfileobj(src, gz, 1 << 20)
             raw.flush()
             os.fsync(raw.fileno())
-        os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         # A half-written archive on a full disk only takes the space the retry needs.

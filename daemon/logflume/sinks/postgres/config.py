@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -13,9 +13,13 @@ from logflume.units import Duration
 # Leaves room for the longest derived name (``<table>_migrations``, ``<table>_p20240115``)
 # within PostgreSQL's 63-byte identifier limit.
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+# COPY is cheapest in big batches: up to 5,000 events per transaction by default.
+BATCH_DEFAULTS: dict[str, Any] = {"max_events": 5_000}
 
 
 class PostgresSinkConfig(SinkCommonConfig):
+    batch_defaults: ClassVar[dict[str, Any]] = BATCH_DEFAULTS
+
     type: Literal["postgres"] = Field(description="A PostgreSQL table, daily partitions, written with COPY.")
     dsn: str = Field(
         ...,
@@ -72,12 +76,14 @@ class PostgresSinkConfig(SinkCommonConfig):
         ),
     )
     batch: BatchConfig = Field(
-        default_factory=lambda: BatchConfig(max_events=5_000),
-        description="COPY is cheapest in big batches: up to 5,000 events per transaction by default.",
+        default_factory=lambda: BatchConfig(**BATCH_DEFAULTS),
+        description="COPY is cheapest in big batches: up to 5,000 events per transaction by default "
+        "(keys left out keep these defaults).",
     )
     concurrency: int = Field(
         2,
         gt=0,
+        le=64,
         description="Writes in flight (each split into parallel_parts transactions): two keep the "
         "client and the server busy at once, about a quarter more events/s than one "
         "(bench/sink_postgres.py); each holds one batch in memory, and while the server is down "

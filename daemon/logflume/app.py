@@ -36,7 +36,7 @@ from logflume.ops.tap import TapHub
 from logflume.ops.view import PipelineStats, SourceCounters, StageCounters
 from logflume.pipeline.build import build_chain
 from logflume.pipeline.parse import Parser
-from logflume.pipeline.stage import Chain, Stage
+from logflume.pipeline.stage import Chain, Stage, StageMetric
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.registry import SinkContext, build_sink
 from logflume.sinks.runner import SinkRunner
@@ -119,6 +119,14 @@ class Daemon:
 
     def stage_names(self) -> list[str]:
         return ["parse", *(stage.name for stage in self.chain.stages)]
+
+    def stage_telemetry(self) -> list[StageMetric]:
+        out: list[StageMetric] = []
+        for stage in self.chain.stages:
+            telemetry = getattr(stage, "telemetry", None)
+            if telemetry is not None:
+                out.extend(telemetry())
+        return out
 
     # -- lifecycle ----------------------------------------------------------------------------
 

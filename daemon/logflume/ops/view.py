@@ -15,6 +15,7 @@ from typing import Protocol
 from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.deadletter import DeadLetterFile
 from logflume.events import RawChunk
+from logflume.pipeline.stage import StageMetric
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.tail import FileSource
 
@@ -96,3 +97,6 @@ class DaemonView(Protocol):
 
     def stage_names(self) -> Sequence[str]:
         """Names of the stages a tap can follow, in order (``parse`` first)."""
+
+    def stage_telemetry(self) -> Sequence[StageMetric]:
+        """The counter families stages keep beyond events in and out (e.g. detector windows)."""

@@ -17,8 +17,10 @@ with what is usual *for its hour*, not with the last hours' median:
   the day just ended teaches it: a slot's target is the mean of that day's windows in it minus the
   day's level (the median over the day's slots, pattern removed, so a day that was busy all day
   long shifts no slot). A slot is the plain mean of its first 7 days, then moves 1/7 of the way each
-  day. Every window counts, anomalous or not: a one-off incident weighs at most 1/n and fades, while
-  a pattern that recurs is learned even if it was flagged the first time.
+  day. A slot holding a window that was not normal (an outlier, an incident, a suspected shift) is
+  held back for a day: if the next day's window there is abnormal too, the pattern recurs and both
+  days are learned (a daily batch job is expected from its third day on); if not, the one-off is
+  dropped and never becomes expected.
 * ``profile`` — what is used: the daily values averaged per hour (interpolated between hours), plus
   each slot's own detail shrunk by how much of it is real. One day's slot values are noisy (one
   window each), so the detail's variance across slots is compared with the noise a slot estimate
@@ -78,6 +80,8 @@ class Baseline:
         self.partial = False
         self.day_sum: dict[int, float] = {}
         self.day_count: dict[int, int] = {}
+        self.day_odd: set[int] = set()  # slots of the day with an abnormal window
+        self.pending: dict[int, float] = {}  # yesterday's abnormal slots: their targets, held back
         # Recent normal windows (week slot, value) and their log values with the pattern removed.
         self.recent: deque[tuple[int, float]] = deque(maxlen=history)
         self.recent_flat: deque[float] = deque(maxlen=history)
@@ -127,11 +131,11 @@ class Baseline:
 
     def learn(self, t: float, value: float, normal: bool) -> None:
         """Record one window's ``value`` (count or latency) at time ``t``; only ``normal`` windows
-        move the level, every window teaches the profile. The noise is taught by the caller."""
+        move the level (see the module docstring for the profile). The noise is taught by the caller."""
         slot = self.week_slot(t)
         y = self.log(value)
         if self.seasonal:
-            self._collect(t, slot, y)
+            self._collect(t, slot, y, normal)
         self.latest.append((slot, value))
         if normal:
             self.recent.append((slot, value))
@@ -152,7 +156,7 @@ class Baseline:
         self.recent = deque(self.latest, maxlen=self.recent.maxlen)
         self._flatten()
 
-    def _collect(self, t: float, slot: int, y: float) -> None:
+    def _collect(self, t: float, slot: int, y: float, normal: bool) -> None:
         day = int(t // DAY)
         if self.day is None:
             self.day = day
@@ -166,12 +170,15 @@ class Baseline:
         day_slot = slot % self.day_slots
         self.day_sum[day_slot] = self.day_sum.get(day_slot, 0.0) + y
         self.day_count[day_slot] = self.day_count.get(day_slot, 0) + 1
+        if not normal:
+            self.day_odd.add(day_slot)
 
     def _close_day(self) -> None:
         """Teach the profile the day just collected, then re-flatten the recent windows with it."""
         assert self.day is not None
         means = {slot: self.day_sum[slot] / self.day_count[slot] for slot in self.day_sum}
-        self.day_sum, self.day_count = {}, {}
+        odd, pending = self.day_odd, self.pending
+        self.day_sum, self.day_count, self.day_odd, self.pending = {}, {}, set(), {}
         # A day followed from part-way through would place its level from its end alone.
         if self.partial or len(means) * 4 < self.day_slots:
             return
@@ -180,8 +187,16 @@ class Baseline:
         week_level = median(self.day_levels) if len(self.day_levels) == WEEK_DAYS else None
         self.day_levels.append(level)
         deviations = []
+        taught = {}
         for slot, value in means.items():
             target = value - level
+            if slot in odd:
+                before = pending.get(slot)
+                if before is None:
+                    self.pending[slot] = target
+                    continue
+                target = (target + before) / 2.0
+            taught[slot] = value
             n = self.daily_n[slot] = self.daily_n[slot] + 1
             if n > 1:
                 deviations.append((target - self.daily[slot]) ** 2)
@@ -191,7 +206,7 @@ class Baseline:
             self.day_noise += (sum(deviations) / len(deviations) - self.day_noise) / days
         self._build_profile()
         if week_level is not None:
-            self._learn_week(means, week_level)
+            self._learn_week(taught, week_level)
         self._flatten()
 
     def _build_profile(self) -> None:
@@ -204,17 +219,20 @@ class Baseline:
                 hour = int(slot / per_hour)
                 sums[hour] += self.daily[slot]
                 counts[hour] += 1
-        hourly = [s / c if c else 0.0 for s, c in zip(sums, counts, strict=True)]
-        smooth = [self._interpolate(hourly, (slot + 0.5) / per_hour - 0.5) for slot in range(self.day_slots)]
         learned = [slot for slot, n in enumerate(self.daily_n) if n]
+        if not learned:
+            return
+        hourly = _fill_circle([s / c if c else None for s, c in zip(sums, counts, strict=True)])
+        smooth = [self._interpolate(hourly, (slot + 0.5) / per_hour - 0.5) for slot in range(self.day_slots)]
         detail = sum((self.daily[s] - smooth[s]) ** 2 for s in learned) / len(learned)
         days = min(max(self.daily_n), EFFECTIVE_DAYS)
         # After one day there is no day-to-day deviation yet: the windows' own mean squared
         # residual (from the recent median, so it includes the daily swing) stands in, cautiously.
         noise = (self.day_noise if days > 1 else self.noise.mean_square) / days
         keep = max(0.0, detail - noise) / detail if detail > 0 else 0.0
+        # A slot not learned yet (held back, or never seen) takes the hourly curve around it.
         self.profile = [
-            smooth[s] + keep * (self.daily[s] - smooth[s]) if self.daily_n[s] else 0.0
+            smooth[s] + keep * (self.daily[s] - smooth[s]) if self.daily_n[s] else smooth[s]
             for s in range(self.day_slots)
         ]
 
@@ -255,6 +273,7 @@ class Baseline:
             "day_levels": list(self.day_levels),
             "day": self.day, "partial": self.partial,
             "day_sum": list(self.day_sum.items()), "day_count": list(self.day_count.items()),
+            "day_odd": sorted(self.day_odd), "pending": list(self.pending.items()),
             "recent": [list(r) for r in self.recent], "latest": [list(r) for r in self.latest],
             "noise": self.noise.snapshot(),
         }
@@ -273,12 +292,29 @@ class Baseline:
         self.partial = bool(data.get("partial", False))
         self.day_sum = {int(k): float(v) for k, v in data["day_sum"]}
         self.day_count = {int(k): int(v) for k, v in data["day_count"]}
+        self.day_odd = {int(k) for k in data.get("day_odd", [])}
+        self.pending = {int(k): float(v) for k, v in data.get("pending", [])}
         self.recent.extend((int(s), float(y)) for s, y in data["recent"])
         self.latest.extend((int(s), float(y)) for s, y in data["latest"])
         self.noise.restore(data["noise"])
         if any(self.daily_n):
             self._build_profile()
         self._flatten()
+
+
+def _fill_circle(values: list[float | None]) -> list[float]:
+    """Missing entries of a circular list, interpolated linearly between the nearest known ones."""
+    known = [i for i, v in enumerate(values) if v is not None]
+    n = len(values)
+    out = [0.0] * n
+    for j, i in enumerate(known):
+        nxt = known[(j + 1) % len(known)]
+        gap = (nxt - i) % n or n
+        a, b = values[i], values[nxt]
+        assert a is not None and b is not None
+        for step in range(gap):
+            out[(i + step) % n] = a + (b - a) * step / gap
+    return out
 
 
 def middle_mean(values: deque[float]) -> float:

@@ -231,6 +231,10 @@ class Detectors:
             verdict.up * factor, verdict.down * factor, detector.z, detector.drift_slack
         )
         drift = detector.drift if detector.drift > 0 else math.inf
+        if isinstance(baseline, Baseline) and self.config.seasonal and not baseline.cycles:
+            # Before a full day is learned the level follows the daily swing with a lag, and a
+            # morning ramp cannot be told from a drift: the fallback judges single windows only.
+            drift = math.inf
         ratio, delta = detector.min_ratio, detector.min_delta
         watch_up, watch_down = detector.direction != "down", detector.direction != "up"
         rising = watch_up and verdict.up > 0 and signal.practical(verdict, True, ratio, delta)

@@ -184,6 +184,21 @@ class TestState:
         fresh = detector_stage(tmp_path / "elsewhere", detector)
         assert feed(fresh, [metric(34, 1000, 0.3, provider="openai")]) == []
 
+    def test_state_of_an_earlier_version_is_ignored_with_a_warning(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A version-1 state file (the earlier detector's) is not restored: a warning is logged and
+        the detectors warm up again."""
+        (tmp_path / "anomaly-state.json").write_bytes(
+            b'{"version": 1, "rules": {}, "statistical": [["err", ["openai"], {"history": [0.01]}]]}'
+        )
+        stage = detector_stage(tmp_path, DetectorConfig(name="err", metric="error_rate", by=["provider"]))
+        assert stage.detectors is not None
+        assert {} == stage.detectors.tracks
+        assert ["Detector state of another version ignored; detectors learn again."] == [
+            r.getMessage() for r in caplog.records if r.name.startswith("logflume.pipeline.anomaly")
+        ]
+
     def test_downtime_is_not_a_silence(self, tmp_path: Path) -> None:
         """Windows missed while the daemon was down are not judged as empty after a restart."""
         rng = random.Random(15)

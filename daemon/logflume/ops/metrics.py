@@ -188,15 +188,15 @@ class DaemonCollector(Collector):
             for key, family in families.items():
                 family.add_metric([name], getattr(counters, key))
         yield from families.values()
+        # Counters particular to a stage (e.g. the windows each detector took in, by outcome).
         own: dict[str, CounterMetricFamily] = {}
         for metric in self.view.stage_telemetry():
-            family = own.get(metric.name)
-            if family is None:
-                family = own[metric.name] = CounterMetricFamily(
+            if metric.name not in own:
+                own[metric.name] = CounterMetricFamily(
                     f"logflume_{metric.name}", metric.help, labels=list(metric.labels)
                 )
             for labels, value in sorted(metric.values.items()):
-                family.add_metric(list(labels), value)
+                own[metric.name].add_metric(list(labels), value)
         yield from own.values()
 
     def _sinks(self) -> Iterator[Metric]:

@@ -310,8 +310,7 @@ def _fill_circle(values: list[float | None]) -> list[float]:
     for j, i in enumerate(known):
         nxt = known[(j + 1) % len(known)]
         gap = (nxt - i) % n or n
-        a, b = values[i], values[nxt]
-        assert a is not None and b is not None
+        a, b = values[i] or 0.0, values[nxt] or 0.0
         for step in range(gap):
             out[(i + step) % n] = a + (b - a) * step / gap
     return out

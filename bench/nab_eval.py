@@ -1,6 +1,6 @@
 """The anomaly detector on real traffic: Numenta Anomaly Benchmark (NAB) series run through the daemon.
 
-    python bench/nab_eval.py --data ../shared/nab [--series Twitter] [--keep DIR]
+    python bench/nab_eval.py --data ../shared/nab [--series Twitter] [--kind volume] [--keep DIR]
 
 ``--data`` is a directory in NAB's layout: ``data/<category>/<name>.csv`` (``timestamp,value``
 rows) and ``combined_windows.json`` (the labelled anomaly windows); every series named in the labels
@@ -224,7 +224,7 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text.strip())
 
 
-def load(data: Path, only: str | None) -> list[Series]:
+def load(data: Path, only: str | None, kind: str | None = None) -> list[Series]:
     labels = json.loads((data / "combined_windows.json").read_text())
     out = []
     for name, windows in sorted(labels.items()):
@@ -241,7 +241,8 @@ def load(data: Path, only: str | None) -> list[Series]:
         series.kind = "latency" if "TravelTime" in name or "atency" in name else "volume"
         if series.kind == "volume":
             series.shift = -(series.epochs[0] % series.interval)
-        out.append(series)
+        if kind is None or series.kind == kind:
+            out.append(series)
     return out
 
 
@@ -397,10 +398,11 @@ def main() -> int:
         "--data", type=Path, required=True, help="NAB-style directory (data/, combined_windows.json)."
     )
     parser.add_argument("--series", help="Only series whose name contains this.")
+    parser.add_argument("--kind", choices=("volume", "latency"), help="Only series mapped this way.")
     parser.add_argument("--keep", type=Path, help="Keep each run's config, output and daemon log here.")
     parser.add_argument("--timeout", type=float, default=900.0, help="Seconds one series may take.")
     args = parser.parse_args()
-    all_series = load(args.data, args.series)
+    all_series = load(args.data, args.series, args.kind)
     if not all_series:
         parser.error(f"no labelled series under {args.data}")
     results = []

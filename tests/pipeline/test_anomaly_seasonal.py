@@ -73,7 +73,7 @@ class TestBaseline:
 class TestTimeOfDay:
     def test_a_daily_nine_fold_swing_raises_nothing(self, tmp_path: Path) -> None:
         """Traffic swinging 9x between night and afternoon, with 10 % noise, raises no alert over
-        four days (the recent-median baseline of old flagged every morning ramp)."""
+        four days."""
         feeder = Feeder(tmp_path)
         feeder.feed(traffic(random.Random(21), T0, 4))
         assert [] == states(feeder.alerts)

@@ -1,8 +1,9 @@
 """The anomaly stage: threshold rules on events, statistical detectors on metric events.
 
 Alerts are appended to ``batch.events`` (so they reach the sinks) and to ``batch.alerts`` (for the
-alert dispatcher). State is loaded when the stage is built; the app calls :meth:`save_state`
-periodically and at shutdown.
+alert dispatcher). Every call, empty ticks included, also lets the detectors judge the windows up to
+the aggregate's watermark that no metric came for (silences). State is loaded when the stage is
+built; the app calls :meth:`save_state` periodically and at shutdown.
 """
 
 from __future__ import annotations

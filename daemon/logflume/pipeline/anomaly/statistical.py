@@ -2,8 +2,13 @@
 
 Each detector keeps, per subject (e.g. per provider), a seasonal baseline of its metric
 (:mod:`~logflume.pipeline.anomaly.seasonal`; error rates a pooled rate), judges every closed window
-against it (:mod:`~logflume.pipeline.anomaly.signals`) and runs one incident per subject
+against it (:mod:`~logflume.pipeline.anomaly.signals`), calibrates what is unusual for the subject
+(:mod:`~logflume.pipeline.anomaly.calibration`) and runs one incident per subject
 (:mod:`~logflume.pipeline.anomaly.incident`): one ``firing`` alert and one ``resolved`` per incident.
+
+A window moves the level and the noise only when it is normal in *both* directions (no outlier, no
+open incident, no running sum half-way to a drift alarm), whichever direction the detector alerts
+on: a traffic-spike detector must not take an outage for its new level.
 
 Silences. The aggregate stops emitting a group's windows ``zero_fill`` after its last event, and
 emits nothing at all while no event arrives. Volume detectors therefore judge every window up to
@@ -12,8 +17,9 @@ for as long as it lasts. Only gaps seen within one run are filled: after a resta
 of each subject is skipped (it may hold only the events after the checkpoint) and the time the
 daemon was down is never taken for a silence.
 
-Windows that are not judged are counted by outcome (``warmup``, ``thin``, ``resumed``) in
-:attr:`Detectors.counts`, exported as ``logflume_detector_windows``.
+Every window is counted by outcome (``judged``, ``filled``: a silence judged without a metric,
+``warmup``, ``thin``, ``resumed``) in :attr:`Detectors.counts`, exported as
+``logflume_detector_windows``; a subject that starts being skipped as thin is also logged.
 """
 
 from __future__ import annotations

@@ -7,7 +7,10 @@ A window is anomalous in a direction when
   z-scores reaches ``drift`` (CUSUM: a level shift or a slow ramp, each window only a little
   unusual; one huge window adds no more than ``z``, so spikes stay the spike test's job),
 
-and, either way, it differs from the baseline by at least ``min_ratio`` and ``min_delta``.
+and, either way, it differs from the baseline by at least ``min_ratio`` and ``min_delta`` and goes
+beyond the subject's usual daily worst (:mod:`~logflume.pipeline.anomaly.calibration`). Windows
+while a running sum is half-way to ``drift`` are suspect: kept out of the baseline until the sum
+falls back, fires, or has been up for ``adapt_after`` (then the shift is the new normal).
 
 The first anomalous window outside the cooldown fires. While firing, windows are kept out of the
 baseline, so an incident does not become the new normal — until it has lasted ``adapt_after``: then

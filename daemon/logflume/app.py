@@ -40,7 +40,7 @@ from logflume.pipeline.isolate import Snapshot, StageGuard
 from logflume.pipeline.mapping import build_mapper
 from logflume.pipeline.parse import Parser
 from logflume.pipeline.redact import text_scrubber
-from logflume.pipeline.stage import Chain, Stage
+from logflume.pipeline.stage import Chain, Stage, StageMetric
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.registry import SinkContext, build_sink
 from logflume.sinks.runner import SinkRunner
@@ -147,6 +147,14 @@ class Daemon:
                 faults.append(("disk_buffer", runner.name, runner.disk_faults))
         faults += [("stage_state", name, f) for name, f in self._stage_state_faults.items()]
         return faults
+
+    def stage_telemetry(self) -> list[StageMetric]:
+        out: list[StageMetric] = []
+        for stage in self.chain.stages:
+            telemetry = getattr(stage, "telemetry", None)
+            if telemetry is not None:
+                out.extend(telemetry())
+        return out
 
     # -- lifecycle ----------------------------------------------------------------------------
 

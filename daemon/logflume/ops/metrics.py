@@ -234,6 +234,16 @@ class DaemonCollector(Collector):
             for key, family in families.items():
                 family.add_metric([name], getattr(counters, key))
         yield from families.values()
+        # Counters particular to a stage (e.g. the windows each detector took in, by outcome).
+        own: dict[str, CounterMetricFamily] = {}
+        for metric in self.view.stage_telemetry():
+            if metric.name not in own:
+                own[metric.name] = CounterMetricFamily(
+                    f"logflume_{metric.name}", metric.help, labels=list(metric.labels)
+                )
+            for labels, value in sorted(metric.values.items()):
+                own[metric.name].add_metric(list(labels), value)
+        yield from own.values()
 
     def _sinks(self) -> Iterator[Metric]:
         label = ["sink"]

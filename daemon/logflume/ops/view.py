@@ -16,6 +16,7 @@ from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.deadletter import DeadLetterFile
 from logflume.events import RawChunk
 from logflume.fsutil import WriteFaults
+from logflume.pipeline.stage import StageMetric
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.tail import FileSource
 
@@ -107,3 +108,6 @@ class DaemonView(Protocol):
 
     def write_faults(self) -> Sequence[tuple[str, str, WriteFaults]]:
         """(kind, name, failures) of every writer of local state (checkpoints, dead letters, …)."""
+
+    def stage_telemetry(self) -> Sequence[StageMetric]:
+        """The counter families stages keep beyond events in and out (e.g. detector windows)."""

@@ -28,7 +28,7 @@ from pydantic import Field
 from logflume.events import META_KEY, Batch, Event
 from logflume.models import StrictModel
 from logflume.pipeline.anomaly.alert import alert_event
-from logflume.pipeline.anomaly.config import Severity
+from logflume.pipeline.anomaly.detector_config import Severity
 
 RULE = "audit_integrity"
 # What may be copied from the event into the alert: identifiers, not free text.

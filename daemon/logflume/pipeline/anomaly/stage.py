@@ -1,13 +1,15 @@
 """The anomaly stage: threshold rules on events, statistical detectors on metric events.
 
 Alerts are appended to ``batch.events`` (so they reach the sinks) and to ``batch.alerts`` (for the
-alert dispatcher). State is loaded when the stage is built; the app calls :meth:`save_state`
-periodically and at shutdown.
+alert dispatcher). Every call, empty ticks included, also lets the detectors judge the windows up to
+the aggregate's watermark that no metric came for (silences). State is loaded when the stage is
+built; the app calls :meth:`save_state` periodically and at shutdown.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from logflume.events import META_KEY, Batch, Event
@@ -16,6 +18,7 @@ from logflume.pipeline.anomaly.config import AnomalyConfig
 from logflume.pipeline.anomaly.rules import RuleSet
 from logflume.pipeline.anomaly.state import load_state, save_state
 from logflume.pipeline.anomaly.statistical import Detectors
+from logflume.pipeline.stage import StageMetric
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +35,22 @@ class AnomalyStage:
 
     name = "anomaly"
 
-    def __init__(self, config: AnomalyConfig, state_dir: Path) -> None:
+    def __init__(
+        self,
+        config: AnomalyConfig,
+        state_dir: Path,
+        window: float | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """``window``: the detectors' window length (default: the configured one, else 60 s);
+        ``clock``: the aggregate's watermark, every window ending before it has been emitted."""
         self.config = config
         self.rules = RuleSet(config.rules)
-        self.detectors = Detectors(config.statistical) if config.statistical is not None else None
+        statistical = config.statistical
+        self.detectors = None
+        if statistical is not None:
+            length = window or statistical.window or 60.0
+            self.detectors = Detectors(statistical, length, clock)
         self.watermark = Watermark(config.allowed_lateness, config.idle_after)
         self.state_path = state_dir / config.state_file
         self.alerts_raised = 0
@@ -47,6 +62,8 @@ class AnomalyStage:
             self._observe(batch.events, now, alerts)
         if self.rules.rules:
             self.rules.advance(self.watermark.advance(now), alerts)
+        if self.detectors is not None:
+            self.detectors.advance(alerts)
         if alerts:
             batch.events.extend(alerts)
             batch.alerts.extend(alerts)
@@ -86,6 +103,16 @@ class AnomalyStage:
             self.watermark.observe(newest, now)
         if metrics and self.detectors is not None:
             self.detectors.observe(metrics, alerts)
+
+    def telemetry(self) -> list[StageMetric]:
+        """Windows per detector and outcome: judged, filled (silences), warmup, thin, resumed."""
+        counts: dict[tuple[str, ...], int] = dict(self.detectors.counts) if self.detectors else {}
+        return [StageMetric(
+            "detector_windows",
+            "Windows each statistical detector took in, by outcome (judged, filled, warmup, thin, resumed).",
+            ("detector", "outcome"),
+            counts,
+        )]
 
     # -- state ---------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import orjson
 from logflume.errors import CheckpointError
 from logflume.fsutil import atomic_write
 
-STATE_VERSION = 1
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 2  # 2: seasonal baselines (version-1 state is ignored, warm-up starts again)
 
 
 def save_state(path: Path, data: dict[str, Any]) -> None:
@@ -32,5 +35,10 @@ def load_state(path: Path) -> dict[str, Any] | None:
     except (OSError, orjson.JSONDecodeError) as exc:
         raise CheckpointError(f"cannot read detector state {path}: {exc}") from exc
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        found = data.get("version") if isinstance(data, dict) else None
+        log.warning(
+            "Detector state of another version ignored; detectors learn again.",
+            extra={"path": str(path), "version": found, "expected": STATE_VERSION},
+        )
         return None
     return data

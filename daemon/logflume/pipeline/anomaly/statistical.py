@@ -1,132 +1,69 @@
 """Statistical detection on closed aggregate windows.
 
-Each detector keeps, per subject (e.g. per provider), the values of its recent *normal* windows;
-the baseline is their median, so a few odd windows do not move it, and a window judged anomalous
-or seen while an alert fires is left out, so an incident does not become the new normal.
+Each detector keeps, per subject (e.g. per provider), a seasonal baseline of its metric
+(:mod:`~logflume.pipeline.anomaly.seasonal`; error rates a pooled rate), judges every closed window
+against it (:mod:`~logflume.pipeline.anomaly.signals`), calibrates what is unusual for the subject
+(:mod:`~logflume.pipeline.anomaly.calibration`) and runs one incident per subject
+(:mod:`~logflume.pipeline.anomaly.incident`): one ``firing`` alert and one ``resolved`` per incident.
 
-Noise model per metric, so one ``z`` reads the same everywhere:
+A window moves the level and the noise only when it is normal in *both* directions (no outlier, no
+open incident, no running sum half-way to a drift alarm), whichever direction the detector alerts
+on: a traffic-spike detector must not take an outage for its new level.
 
-* ``error_rate`` — binomial: errors in a window of n events vary by sqrt(n p (1-p));
-* ``volume`` — Poisson (sqrt of the baseline count), or the spread of recent counts (scaled MAD)
-  when that is larger, which covers the slow daily swing of traffic;
-* ``p95_ms`` — the spread of recent values (scaled MAD, at least 5 % of the baseline).
+Silences. The aggregate stops emitting a group's windows ``zero_fill`` after its last event, and
+emits nothing at all while no event arrives. Volume detectors therefore judge every window up to
+the aggregate's watermark themselves, as a count of zero when no metric came, so an outage is judged
+for as long as it lasts. Only gaps seen within one run are filled: after a restart the first window
+of each subject is skipped (it may hold only the events after the checkpoint) and the time the
+daemon was down is never taken for a silence.
 
-A window is anomalous when it is ``z`` deviations away *and* ``min_ratio`` times away *and*
-``min_delta`` away from the baseline. One incident gives one ``firing`` alert and, after
-``resolve_after`` normal windows, one ``resolved``; then ``cooldown`` keeps the subject quiet.
+Every window is counted by outcome (``judged``, ``filled``: a silence judged without a metric,
+``warmup``, ``thin``, ``resumed``) in :attr:`Detectors.counts`, exported as
+``logflume_detector_windows``; a subject that starts being skipped as thin is also logged.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from statistics import median
 from typing import Any
 
 from logflume.events import Event
 from logflume.pipeline.aggregate.clock import iso, parse_time
 from logflume.pipeline.anomaly.alert import alert_event, subject_of
-from logflume.pipeline.anomaly.config import DetectorConfig, StatisticalConfig
+from logflume.pipeline.anomaly.calibration import Extremes, Persistence
+from logflume.pipeline.anomaly.detector_config import DetectorConfig, StatisticalConfig
+from logflume.pipeline.anomaly.incident import Incident, Step
+from logflume.pipeline.anomaly.seasonal import Baseline
+from logflume.pipeline.anomaly.signals import RateBaseline, Signal, Verdict, Window
 
-_MAD_SCALE = 1.4826  # MAD x this estimates the standard deviation of normal data
+log = logging.getLogger(__name__)
+
+HISTORY_SECONDS = 3 * 3600.0
+MIN_HISTORY = 30
+
+Key = tuple[str, tuple[Any, ...]]
 
 
 class _Track:
-    __slots__ = ("counts", "firing", "history", "normal", "quiet_until", "recent", "seen", "started")
+    __slots__ = ("baseline", "extremes", "incident", "last_active", "last_start", "next_start", "parts",
+                 "persistence", "resume", "seen", "skipping")
 
-    def __init__(self, history: int, span: int = 1) -> None:
-        # The last ``span`` windows' (start, end, count, errors, p95) — judged together.
-        self.recent: deque[tuple[float, float, int, float, float | None]] = deque(maxlen=span)
-        self.history: deque[float] = deque(maxlen=history)
-        # Event counts of the same windows: error rates are pooled (errors / events), not a median
-        # of per-window rates, which is 0 for a subject with a few requests per window.
-        self.counts: deque[int] = deque(maxlen=history)
-        self.seen = 0
-        self.firing = False
-        self.started = 0.0
-        self.normal = 0
-        self.quiet_until = float("-inf")
-
-
-def _mad(values: list[float], center: float) -> float:
-    return median([abs(v - center) for v in values]) * _MAD_SCALE
-
-
-class _Judgement:
-    __slots__ = ("anomalous", "baseline", "threshold", "value")
-
-    def __init__(self, value: float, baseline: float, threshold: float, anomalous: bool) -> None:
-        self.value = value
+    def __init__(self, baseline: Baseline | RateBaseline, span: int) -> None:
         self.baseline = baseline
-        self.threshold = threshold
-        self.anomalous = anomalous
-
-
-def metric_value(detector: DetectorConfig, metric: Event) -> float | None:
-    """The figure a detector watches in a window; None when the window is too thin to judge."""
-    count = int(metric.get("count") or 0)
-    if detector.metric == "volume":
-        return float(count)
-    if count < max(detector.min_count, 1):
-        return None
-    raw = metric.get(detector.metric)
-    return None if raw is None else float(raw)
-
-
-def poisson_tail(k: float, lam: float) -> float:
-    """P(X >= k) for X ~ Poisson(lam): exact for small counts, where the normal shape misleads."""
-    if k <= 0:
-        return 1.0
-    if lam <= 0:
-        return 0.0
-    if lam > 500:
-        return 0.5 * math.erfc((k - 0.5 - lam) / math.sqrt(2 * lam))
-    start = math.ceil(k)
-    term = math.exp(-lam + start * math.log(lam) - math.lgamma(start + 1))
-    total = 0.0
-    i = start
-    while term > total * 1e-12 and i < start + 10_000:
-        total += term
-        i += 1
-        term *= lam / i
-    return min(total, 1.0)
-
-
-def _tail_of(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2))
-
-
-def judge(detector: DetectorConfig, history: list[float], value: float, count: int) -> _Judgement | None:
-    """Compare one window's value with the baseline; None when the baseline is too small to judge.
-
-    For ``error_rate`` the history holds the windows' rates and the baseline is the pooled rate of
-    the recent normal windows (see :meth:`Detectors._one`), passed in as a one-value history.
-    """
-    baseline = median(history)
-    ratio, delta, z = detector.min_ratio, detector.min_delta, detector.z
-    up = detector.direction == "up"
-    if detector.metric == "error_rate":
-        # Errors in a window are nearly Poisson with mean count x baseline; the exact tail keeps
-        # sparse windows (a few errors in a few dozen requests) from looking significant.
-        lam = max(baseline, 1e-4) * count
-        tail = _tail_of(z)
-        needed = lam
-        while poisson_tail(needed, lam) > tail:
-            needed += max(1.0, lam * 0.01)
-        stat_threshold = math.ceil(needed) / max(count, 1)
-        threshold = max(stat_threshold, baseline * ratio, baseline + delta)
-        return _Judgement(value, baseline, threshold, value >= threshold and value > baseline)
-    if detector.metric == "p95_ms":
-        sigma = max(_mad(history, baseline), 0.05 * baseline)
-    else:
-        if baseline < detector.min_baseline:
-            return None
-        sigma = max(math.sqrt(max(baseline, 1.0)), _mad(history, baseline))
-    if up:
-        threshold = max(baseline + z * sigma, baseline * ratio, baseline + delta)
-        return _Judgement(value, baseline, threshold, value >= threshold and value > baseline)
-    threshold = min(baseline - z * sigma, baseline / ratio, baseline - delta)
-    return _Judgement(value, baseline, threshold, value <= threshold and value < baseline)
+        self.incident = Incident()
+        self.extremes = Extremes()
+        self.persistence = Persistence()
+        self.parts: deque[Window] = deque(maxlen=span)  # the last windows judged together (span)
+        self.seen = 0
+        self.next_start: float | None = None  # start of the next window expected in this run
+        self.last_start = -math.inf  # start of the newest window taken in (replays are skipped)
+        self.last_active = -math.inf  # end of the newest window that had events
+        self.resume = False
+        self.skipping = False
 
 
 def _format(metric: str, value: float) -> str:
@@ -140,160 +77,319 @@ def _format(metric: str, value: float) -> str:
 class Detectors:
     """Every statistical detector and its per-subject baselines."""
 
-    def __init__(self, config: StatisticalConfig) -> None:
+    def __init__(
+        self, config: StatisticalConfig, window: float, clock: Callable[[], float] | None = None
+    ) -> None:
         self.config = config
-        self.window = config.window
-        self.detectors = config.detectors
+        self.window = window
+        self.clock = clock
+        self.history = config.history or max(MIN_HISTORY, math.ceil(HISTORY_SECONDS / window))
+        self.detectors = config.active_detectors()
+        self._signals = [Signal(d.metric, d.min_count, d.min_baseline) for d in self.detectors]
         self._by = [frozenset(d.by) for d in self.detectors]
-        self.tracks: dict[tuple[str, tuple[Any, ...]], _Track] = {}
+        pairs = zip(self.detectors, self._signals, strict=True)
+        self._volume = [(d, s) for d, s in pairs if d.metric == "volume"]
+        self.tracks: dict[Key, _Track] = {}
+        self.counts: Counter[tuple[str, ...]] = Counter()
+
+    # -- input ----------------------------------------------------------------------------------
 
     def observe(self, metrics: list[Event], out: list[Event]) -> None:
-        """Judge closed windows (``type: metric`` events of the configured window length)."""
+        """Judge closed windows (``type: metric`` events of the detectors' window length)."""
         for metric in sorted(metrics, key=lambda m: str(m.get("window_start"))):
             if metric.get("window") != self.window:
                 continue
             dimensions = metric.get("dimensions")
             if not isinstance(dimensions, dict):
                 continue
+            window = self._window(metric)
+            if window is None:
+                continue
             names = frozenset(dimensions)
-            for detector, by in zip(self.detectors, self._by, strict=True):
+            for detector, signal, by in zip(self.detectors, self._signals, self._by, strict=True):
                 if names == by:
-                    self._one(detector, dimensions, metric, out)
+                    dims = {name: dimensions[name] for name in detector.by}
+                    self._feed(detector, signal, dims, window, out)
 
-    def _one(
-        self, detector: DetectorConfig, dimensions: dict[str, Any], metric: Event, out: list[Event]
-    ) -> None:
-        dims = {name: dimensions[name] for name in detector.by}
-        key = (detector.name, tuple(dims.values()))
-        track = self.tracks.get(key)
-        if track is None:
-            track = self.tracks[key] = _Track(self.config.history, self.config.span)
+    def advance(self, out: list[Event]) -> None:
+        """Judge the silences up to the aggregate's watermark and forget subjects long gone."""
+        if self.clock is None:
+            return
+        mark = self.clock()
+        if not math.isfinite(mark):
+            return
+        forget = self.config.forget_after
+        for (name, key), track in list(self.tracks.items()):
+            if math.isfinite(track.last_active) and mark - track.last_active >= forget:
+                self._forget(name, key, track, mark, out)
+        for detector, signal in self._volume:
+            for (name, key), track in list(self.tracks.items()):
+                if name != detector.name or track.next_start is None:
+                    continue
+                dims = dict(zip(detector.by, key, strict=True))
+                self._fill(detector, signal, dims, track, min(mark, track.last_active + forget), out)
+
+    @staticmethod
+    def _window(metric: Event) -> Window | None:
         start = parse_time(metric.get("window_start"))
         end = parse_time(metric.get("window_end"))
         if start is None or end is None:
-            return
-        if self.config.span > 1:
-            combined = self._combine(track, start, end, metric)
-            if combined is None:
-                return
-            metric = combined
-            start = parse_time(metric["window_start"]) or start
-        value = metric_value(detector, metric)
-        if value is None:
-            return
-        count = int(metric.get("count") or 0)
-        track.seen += 1
-        if track.seen <= self.config.warmup or len(track.history) < 3:
-            self._remember(track, value, count)
-            return
-        history = list(track.history)
-        if detector.metric == "error_rate":
-            events = sum(track.counts)
-            errors = sum(r * n for r, n in zip(history, track.counts, strict=True))
-            history = [errors / events if events else 0.0]
-        verdict = judge(detector, history, value, count)
-        if verdict is None:
-            if not track.firing:
-                self._remember(track, value, count)
-            return
-        if verdict.anomalous:
-            track.normal = 0
-            if not track.firing and start >= track.quiet_until:
-                track.firing = True
-                track.started = start
-                out.append(self._alert(detector, dims, "firing", start, end, verdict, metric))
-            return
-        if track.firing:
-            track.normal += 1
-            if track.normal >= self.config.resolve_after:
-                track.firing = False
-                track.normal = 0
-                track.quiet_until = end + self.config.cooldown
-                out.append(self._alert(detector, dims, "resolved", track.started, end, verdict, metric))
-            return
-        self._remember(track, value, count)
-
-    def _combine(self, track: _Track, start: float, end: float, metric: Event) -> Event | None:
-        """The last ``span`` windows as one (sums; median of the p95s), None until there are enough."""
-        count = int(metric.get("count") or 0)
-        errors = float(metric.get("errors") or 0)
-        p95 = metric.get("p95_ms")
-        recent = track.recent
-        recent.append((start, end, count, errors, None if p95 is None else float(p95)))
-        # Windows missing in between (a group that vanished) break the run: start again.
-        while recent and recent[0][0] < end - self.config.span * self.window - 1e-6:
-            recent.popleft()
-        if len(recent) < self.config.span:
             return None
-        total = sum(r[2] for r in recent)
-        quantiles = [r[4] for r in recent if r[4] is not None]
-        return {
-            "window_start": iso(recent[0][0]),
-            "window_end": iso(end),
-            "count": total,
-            "errors": sum(r[3] for r in recent),
-            "error_rate": sum(r[3] for r in recent) / total if total else 0.0,
-            "p95_ms": median(quantiles) if quantiles else None,
-        }
-
-    @staticmethod
-    def _remember(track: _Track, value: float, count: int) -> None:
-        track.history.append(value)
-        track.counts.append(count)
-
-    def _alert(
-        self,
-        detector: DetectorConfig,
-        dims: dict[str, Any],
-        state: str,
-        started: float,
-        at: float,
-        verdict: _Judgement,
-        metric: Event,
-    ) -> Event:
-        name = detector.metric
-        what = "rose to" if detector.direction == "up" else "fell to"
-        if state == "firing":
-            message = (
-                f"{name} of {subject_of(dims)} {what} {_format(name, verdict.value)} "
-                f"(baseline {_format(name, verdict.baseline)}, threshold {_format(name, verdict.threshold)})."
-            )
-        else:
-            message = f"{name} of {subject_of(dims)} is back to {_format(name, verdict.value)}."
-        return alert_event(
-            rule=detector.name, kind="statistical", severity=detector.severity, dimensions=dims, state=state,
-            started_at=started, at=at, message=message, value=round(verdict.value, 6),
-            baseline=round(verdict.baseline, 6), threshold=round(verdict.threshold, 6),
-            channels=list(self.config.channels),
-            extra={"metric": name, "window_start": metric.get("window_start"),
-                   "window_end": metric.get("window_end"), "count": metric.get("count")},
+        p95, p50 = metric.get("p95_ms"), metric.get("p50_ms")
+        return Window(
+            start, end, int(metric.get("count") or 0), float(metric.get("errors") or 0),
+            None if p95 is None else float(p95), None if p50 is None else float(p50),
         )
 
-    # -- persistence ---------------------------------------------------------------------------
+    def _feed(
+        self, detector: DetectorConfig, signal: Signal, dims: dict[str, Any], window: Window, out: list[Event]
+    ) -> None:
+        key = (detector.name, tuple(dims.values()))
+        track = self.tracks.get(key)
+        if track is None:
+            track = self.tracks[key] = self._new_track(detector)
+        if window.start <= track.last_start:
+            self.counts[(detector.name, "resumed")] += 1  # already taken in before a restart
+            return
+        if detector.metric == "volume" and track.next_start is not None and window.start > track.next_start:
+            self._fill(detector, signal, dims, track, window.start, out)
+        self._take(detector, signal, dims, track, window, out)
+
+    def _new_track(self, detector: DetectorConfig) -> _Track:
+        if detector.metric == "error_rate":
+            return _Track(RateBaseline(self.history), self.config.span)
+        counts = detector.metric == "volume"
+        baseline = Baseline(self.window, self.history, self.config.seasonal, counts=counts)
+        return _Track(baseline, self.config.span)
+
+    def _fill(
+        self, detector: DetectorConfig, signal: Signal, dims: dict[str, Any], track: _Track, until: float,
+        out: list[Event],
+    ) -> None:
+        """Judge the windows no metric came for, up to ``until``, as silences."""
+        start = track.next_start
+        assert start is not None
+        while start + self.window <= until + 1e-6:
+            window = Window(start, start + self.window, 0, 0.0, None, None, filled=True)
+            self._take(detector, signal, dims, track, window, out)
+            start += self.window
+
+    def _take(
+        self, detector: DetectorConfig, signal: Signal, dims: dict[str, Any], track: _Track, window: Window,
+        out: list[Event],
+    ) -> None:
+        track.next_start = window.end
+        track.last_start = window.start
+        if window.count > 0:
+            track.last_active = window.end
+        elif not math.isfinite(track.last_active):
+            track.last_active = window.end  # a subject first seen empty (zero fill) still ages out
+        parts = track.parts
+        parts.append(window)
+        # Windows missing in between (a group without events, for error rate or latency) break the run.
+        while parts[0].start < window.end - len(parts) * self.window - 1e-6:
+            parts.popleft()
+        if len(parts) < (parts.maxlen or 1):
+            return
+        judged = window if len(parts) == 1 else _combine(parts)
+        if track.resume:
+            track.resume = False
+            self.counts[(detector.name, "resumed")] += 1
+            return
+        self._judge(detector, signal, dims, track, judged, out)
+
+    # -- judging --------------------------------------------------------------------------------
+
+    def _judge(
+        self, detector: DetectorConfig, signal: Signal, dims: dict[str, Any], track: _Track, window: Window,
+        out: list[Event],
+    ) -> None:
+        baseline = track.baseline
+        if not signal.readable(window):
+            self._thin(detector, dims, track, window)
+            return
+        if track.seen < self.config.warmup or not baseline.ready:
+            track.seen += 1
+            self._learn(signal, track, window, None, normal=True)
+            self.counts[(detector.name, "warmup")] += 1
+            return
+        verdict = signal.judge(window, baseline, detector.drift_slack)
+        if verdict is None:
+            self._thin(detector, dims, track, window)
+            self._learn(signal, track, window, None, normal=True)
+            return
+        if track.skipping:
+            track.skipping = False
+            log.info("Detector judges the subject again.",
+                     extra={"detector": detector.name, "subject": subject_of(dims)})
+        track.seen += 1
+        self.counts[(detector.name, "filled" if window.filled else "judged")] += 1
+        incident, extremes = track.incident, track.extremes
+        # How far the window went, on a scale that does not move with the learned noise: a log
+        # ratio (a z-score for error rates, whose noise is not learned). A window must beat the
+        # subject's usual daily worst by one standard deviation of its own noise.
+        if isinstance(baseline, RateBaseline):
+            rise, fall, margin = verdict.up, verdict.down, 1.0
+        else:
+            rise, fall, margin = max(verdict.residual, 0.0), max(-verdict.residual, 0.0), verdict.scale
+        factor = track.persistence.factor
+        cusum_up, cusum_down = incident.accumulate(
+            verdict.up * factor, verdict.down * factor, detector.z, detector.drift_slack
+        )
+        drift = detector.drift if detector.drift > 0 else math.inf
+        if isinstance(baseline, Baseline) and self.config.seasonal and not baseline.cycles:
+            # Before a full day is learned the level follows the daily swing with a lag, and a
+            # morning ramp cannot be told from a drift: the fallback judges single windows only.
+            drift = math.inf
+        ratio, delta = detector.min_ratio, detector.min_delta
+        watch_up, watch_down = detector.direction != "down", detector.direction != "up"
+        rising = watch_up and verdict.up > 0 and signal.practical(verdict, True, ratio, delta)
+        falling = watch_down and verdict.down > 0 and signal.practical(verdict, False, ratio, delta)
+        silence = detector.metric == "volume" and window.count == 0
+        step = incident.step(
+            start=window.start, end=window.end,
+            z_up=verdict.up if watch_up else 0.0, z_down=verdict.down if watch_down else 0.0,
+            anomalous_up=(
+                rising and verdict.up >= detector.z and rise >= extremes.ceiling(0) + margin,
+                rising and cusum_up >= drift and cusum_up > extremes.ceiling(2),
+            ),
+            anomalous_down=(
+                falling and verdict.down >= detector.z and fall >= extremes.ceiling(1) + margin,
+                falling and cusum_down >= drift and cusum_down > extremes.ceiling(3),
+            ),
+            silence=silence,
+            resolve_after=self.config.resolve_after, cooldown=self.config.cooldown,
+            adapt_after=self.config.adapt_after,
+        )
+        extremes.record(window.start, (rise, fall, cusum_up, cusum_down))
+        # The baseline keeps out outliers in both directions, whichever one the detector alerts on:
+        # a traffic-spike detector must not take an outage for its new level.
+        normal = step.learn and max(verdict.up, verdict.down) < detector.z
+        rebase = step.rebase
+        if normal and not incident.firing:
+            suspect, rebase = incident.suspect(
+                window.start, window.end, drift, self.config.adapt_after, silence
+            )
+            normal = not suspect
+        track.persistence.learn(verdict.up - verdict.down if normal else None)
+        self._learn(signal, track, window, verdict, normal=normal)
+        if rebase:
+            baseline.rebase()
+        if step.fire or step.resolve:
+            out.append(self._alert(detector, signal, dims, track, window, verdict, step))
+
+    def _thin(self, detector: DetectorConfig, dims: dict[str, Any], track: _Track, window: Window) -> None:
+        self.counts[(detector.name, "thin")] += 1
+        if not track.skipping:
+            track.skipping = True
+            log.info(
+                "Detector skips windows too thin to judge.",
+                extra={"detector": detector.name, "subject": subject_of(dims), "events": window.count,
+                       "min_count": detector.min_count, "min_baseline": detector.min_baseline},
+            )
+
+    @staticmethod
+    def _learn(signal: Signal, track: _Track, window: Window, verdict: Verdict | None, normal: bool) -> None:
+        baseline = track.baseline
+        if isinstance(baseline, RateBaseline):
+            baseline.learn(window, normal)
+            return
+        if normal:
+            if verdict is None:
+                taught = signal.warm(window, baseline)
+            else:
+                taught = (verdict.residual, verdict.sampling)
+            if taught is not None:
+                baseline.noise.learn(*taught)
+        baseline.learn(window.middle, signal.value(window), normal)
+
+    def _forget(self, name: str, key: tuple[Any, ...], track: _Track, mark: float, out: list[Event]) -> None:
+        del self.tracks[(name, key)]
+        detector = next((d for d in self.detectors if d.name == name), None)
+        if detector is None or not track.incident.firing:
+            return
+        dims = dict(zip(detector.by, key, strict=True))
+        track.incident.forget()
+        gone = self.config.forget_after
+        message = f"{detector.metric} of {subject_of(dims)}: no events for {gone:.0f}s; forgotten."
+        out.append(alert_event(
+            rule=name, kind="statistical", severity=detector.severity, dimensions=dims, state="resolved",
+            started_at=track.incident.started, at=mark, message=message, value=None, baseline=None,
+            threshold=None, channels=list(self.config.channels), extra={"metric": detector.metric},
+        ))
+
+    def _alert(
+        self, detector: DetectorConfig, signal: Signal, dims: dict[str, Any], track: _Track, window: Window,
+        verdict: Verdict, step: Step,
+    ) -> Event:
+        name = detector.metric
+        incident = track.incident
+        up = step.up if step.fire else incident.up
+        threshold = signal.threshold(verdict, track.baseline, window, up, detector.z, detector.min_ratio,
+                                     detector.min_delta)
+        subject = subject_of(dims)
+        if step.fire:
+            what = "rose to" if up else "fell to"
+            state = "firing"
+            message = (
+                f"{name} of {subject} {what} {_format(name, verdict.value)} (expected "
+                f"{_format(name, verdict.expected)}, threshold {_format(name, threshold)}; {step.trigger})."
+            )
+        else:
+            state = "resolved"
+            message = f"{name} of {subject} is back to {_format(name, verdict.value)}."
+        return alert_event(
+            rule=detector.name, kind="statistical", severity=detector.severity, dimensions=dims, state=state,
+            started_at=incident.started, at=window.end, message=message, value=round(verdict.value, 6),
+            baseline=round(verdict.expected, 6), threshold=round(threshold, 6),
+            channels=list(self.config.channels),
+            extra={
+                "metric": name, "window_start": iso(window.start), "window_end": iso(window.end),
+                "count": window.count, "z": round(verdict.up if up else verdict.down, 2),
+                "trigger": incident.trigger, "direction": "up" if up else "down",
+                "seasonal_days": track.baseline.cycles,
+            },
+        )
+
+    # -- persistence ----------------------------------------------------------------------------
 
     def snapshot(self) -> list[Any]:
         return [
-            [name, list(key), {"history": list(t.history), "counts": list(t.counts), "seen": t.seen,
-                               "recent": [list(r) for r in t.recent],
-                               "firing": t.firing,
-                               "started": t.started, "normal": t.normal,
-                               "quiet_until": None if math.isinf(t.quiet_until) else t.quiet_until}]
+            [name, list(key), {
+                "baseline": t.baseline.snapshot(), "incident": t.incident.snapshot(), "seen": t.seen,
+                "extremes": t.extremes.snapshot(), "persistence": t.persistence.snapshot(),
+                "last_start": t.last_start if math.isfinite(t.last_start) else None,
+                "last_active": t.last_active if math.isfinite(t.last_active) else None,
+            }]
             for (name, key), t in self.tracks.items()
         ]
 
     def restore(self, data: list[Any]) -> None:
-        known = {d.name for d in self.detectors}
+        known = {d.name: d for d in self.detectors}
         for name, key, fields in data:
-            if name not in known:
+            detector = known.get(name)
+            if detector is None or len(key) != len(detector.by):
                 continue
-            track = _Track(self.config.history, self.config.span)
-            track.recent.extend(tuple(r) for r in fields.get("recent", []))
-            track.history.extend(float(v) for v in fields["history"])
-            track.counts.extend(int(n) for n in fields.get("counts", [0] * len(track.history)))
+            track = self._new_track(detector)
+            track.baseline.restore(fields["baseline"])
+            track.incident = Incident.restore(fields["incident"])
+            track.extremes.restore(fields.get("extremes", {}))
+            if "persistence" in fields:
+                track.persistence.restore(fields["persistence"])
             track.seen = int(fields["seen"])
-            track.firing = bool(fields["firing"])
-            track.started = float(fields["started"])
-            track.normal = int(fields["normal"])
-            quiet = fields.get("quiet_until")
-            track.quiet_until = float("-inf") if quiet is None else float(quiet)
+            for attr in ("last_start", "last_active"):
+                value = fields.get(attr)
+                setattr(track, attr, -math.inf if value is None else float(value))
+            track.resume = True
             self.tracks[(name, tuple(key))] = track
+
+
+def _combine(parts: deque[Window]) -> Window:
+    """The last ``span`` windows as one (sums; median of the quantiles)."""
+    p95s = [w.p95 for w in parts if w.p95 is not None]
+    p50s = [w.p50 for w in parts if w.p50 is not None]
+    return Window(
+        parts[0].start, parts[-1].end, sum(w.count for w in parts), sum(w.errors for w in parts),
+        median(p95s) if p95s else None, median(p50s) if p50s else None,
+        filled=all(w.filled for w in parts),
+    )

@@ -13,6 +13,9 @@ from logflume.pipeline.aggregate import AggregateConfig, AggregateStage
 from logflume.pipeline.aggregate.clock import iso, parse_time
 
 T0 = 1_705_314_600.0  # 2024-01-15T10:30:00Z, a minute boundary
+# The wall clock of the calls: after every event time (only its elapsed time matters to windows;
+# events stamped ahead of it by more than max_future are left out).
+WALL = T0 + 86_400.0
 PROVIDERS = ["openai", "anthropic", "google"]
 MODELS = ["gpt-4", "claude-3", "gemini"]
 
@@ -43,7 +46,7 @@ def make_events(count: int, seed: int, span: float = 600.0) -> list[Event]:
 def run(stage: AggregateStage, events: list[Event], batch_size: int = 500) -> list[Event]:
     metrics: list[Event] = []
     for i in range(0, len(events), batch_size):
-        out = stage(Batch(events[i : i + batch_size]), now=0.0)
+        out = stage(Batch(events[i : i + batch_size]), now=WALL)
         metrics.extend(e for e in out.events if e.get("type") == "metric")
     return metrics
 
@@ -144,22 +147,40 @@ class TestWindows:
         """A window closes only once event time passed its end by the allowed lateness."""
         config = AggregateConfig(windows=[60], group_by=[[]], allowed_lateness=10, idle_after=None)
         stage = AggregateStage(config)
-        first = stage(Batch([{"timestamp": iso(T0 + 5)}, {"timestamp": iso(T0 + 65)}]), now=0.0)
+        first = stage(Batch([{"timestamp": iso(T0 + 5)}, {"timestamp": iso(T0 + 65)}]), now=WALL)
         assert [e for e in first.events if e.get("type") == "metric"] == []
-        late_but_allowed = stage(Batch([{"timestamp": iso(T0 + 50)}, {"timestamp": iso(T0 + 70)}]), now=0.0)
+        late_but_allowed = stage(Batch([{"timestamp": iso(T0 + 50)}, {"timestamp": iso(T0 + 70)}]), now=WALL)
         metrics = [e for e in late_but_allowed.events if e.get("type") == "metric"]
         assert [m["count"] for m in metrics] == [2]
-        too_late = stage(Batch([{"timestamp": iso(T0 + 30)}]), now=0.0)
+        too_late = stage(Batch([{"timestamp": iso(T0 + 30)}]), now=WALL)
         assert stage.stats.late == 1
         assert len(too_late.events) == 1
+
+    def test_event_from_the_far_future_moves_no_window(self) -> None:
+        """An event stamped ahead of the wall clock by more than max_future is counted and left out:
+        the windows of the events around it close as if it were not there, and later events are not late."""
+        config = AggregateConfig(windows=[60], group_by=[[]], allowed_lateness=5, idle_after=None)
+        stage = AggregateStage(config)
+        now = T0 + 600
+        batches = [
+            [{"timestamp": iso(T0 + 5)}, {"timestamp": "9999-12-31T23:00:00Z"}],
+            [{"timestamp": iso(T0 + 20)}, {"timestamp": iso(T0 + 70)}],
+            [{"timestamp": iso(T0 + 130)}],
+        ]
+        closed = [e for events in batches for e in stage(Batch(events), now=now).events]
+        assert ([(iso(T0), 2), (iso(T0 + 60), 1)], 1, 0) == (
+            [(m["window_start"], m["count"]) for m in closed if m.get("type") == "metric"],
+            stage.stats.future,
+            stage.stats.late,
+        )
 
     def test_quiet_stream_closes_by_wall_clock(self) -> None:
         """With no newer events, empty ticks close the last window once idle_after has passed."""
         config = AggregateConfig(windows=[60], group_by=[[]], allowed_lateness=5, idle_after=30)
         stage = AggregateStage(config)
-        stage(Batch([{"timestamp": iso(T0 + 10)}]), now=1000.0)
-        assert stage(Batch([]), now=1029.0).events == []
-        closed = stage(Batch([]), now=1060.0).events
+        stage(Batch([{"timestamp": iso(T0 + 10)}]), now=WALL + 1000.0)
+        assert stage(Batch([]), now=WALL + 1029.0).events == []
+        closed = stage(Batch([]), now=WALL + 1060.0).events
         assert [(iso(T0), 1)] == [(m["window_start"], m["count"]) for m in closed]
 
     def test_group_that_goes_silent_gets_zero_metrics(self) -> None:
@@ -167,7 +188,7 @@ class TestWindows:
         stage = AggregateStage(AggregateConfig(windows=[60], group_by=[["provider"]], idle_after=None))
         times_and_providers = [(1, "a"), (2, "b"), (61, "a"), (200, "a")]
         events = [{"timestamp": iso(T0 + t), "provider": p} for t, p in times_and_providers]
-        metrics = [e for e in stage(Batch(events), now=0.0).events if e.get("type") == "metric"]
+        metrics = [e for e in stage(Batch(events), now=WALL).events if e.get("type") == "metric"]
         second_window = [m for m in metrics if m["window_start"] == iso(T0 + 60)]
         second = {m["dimensions"]["provider"]: m["count"] for m in second_window}
         assert second == {"a": 1, "b": 0}
@@ -177,7 +198,7 @@ class TestWindows:
         def once() -> Event:
             stage = AggregateStage(AggregateConfig(windows=[60], group_by=[["provider"]], idle_after=None))
             events = [{"timestamp": iso(T0 + 1), "provider": "a"}, {"timestamp": iso(T0 + 100)}]
-            out = stage(Batch(events), 0.0)
+            out = stage(Batch(events), WALL)
             return next(e for e in out.events if e.get("type") == "metric")
 
         metric = once()
@@ -192,7 +213,7 @@ class TestWindows:
         """The stage keeps the batch's acks and dead letters untouched."""
         stage = AggregateStage(AggregateConfig(idle_after=None))
         batch = Batch([{"timestamp": iso(T0)}], acks=["ack"], dead=["dead"])  # type: ignore[list-item]
-        out = stage(batch, now=0.0)
+        out = stage(batch, now=WALL)
         assert (out.acks, out.dead) == (["ack"], ["dead"])
 
 

@@ -288,3 +288,17 @@ class TestHopping:
         assert [a["state"] for a in alerts] == ["firing", "resolved"]
         # The first silent 20 s window already takes a third off the last minute: past min_ratio 1.5.
         assert iso(T1 + 61 * 20) == alerts[0]["@timestamp"]
+
+
+
+class TestLongGaps:
+    def test_a_gap_longer_than_forget_after_starts_the_subject_afresh(self, tmp_path: Path) -> None:
+        """Traffic back after a gap longer than forget_after (30 days; a replay of old files) starts
+        the subject afresh: no window of the gap is judged one by one (for a gap of years, one event
+        with an absurd time, that would take the daemon hours)."""
+        rng = random.Random(14)
+        feeder = Feeder(tmp_path, warmup=10)
+        feeder.feed(steady(rng, T0, 30, 800))
+        feeder.feed(steady(rng, T0 + 30 * 86_400.0, 3, 800))
+        counts = feeder.stage.telemetry()[0].values
+        assert 0 == counts.get(("traffic_drop", "filled"), 0)

@@ -31,6 +31,13 @@ class AggregateConfig(StrictModel):
         description="After this much wall-clock time without newer events, event time is taken to "
         "advance with the wall clock so the last window closes; null waits for newer events.",
     )
+    max_future: Duration | None = Field(
+        600.0,
+        ge=0,
+        description="An event stamped more than this ahead of the wall clock is left out of the "
+        "windows (counted as future; still delivered), so one bad clock or hostile timestamp cannot "
+        "move event time, and so every window, ahead; null takes any time.",
+    )
     zero_fill: Duration = Field(
         3600.0,
         ge=0,

@@ -38,6 +38,7 @@ class AggregateStats:
     events: int = 0
     late: int = 0
     untimed: int = 0
+    future: int = 0
     overflow: int = 0
     windows_closed: int = 0
     metrics: int = 0
@@ -99,7 +100,7 @@ class AggregateStage:
 
     def __call__(self, batch: Batch, now: float) -> Batch:
         if batch.events:
-            newest = self._ingest(batch.events)
+            newest = self._ingest(batch.events, now)
             if newest is not None:
                 self.watermark.observe(newest, now)
         metrics = self._close(self.watermark.advance(now))
@@ -109,8 +110,9 @@ class AggregateStage:
 
     # -- hot path ----------------------------------------------------------------------------
 
-    def _ingest(self, events: list[Event]) -> float | None:
+    def _ingest(self, events: list[Event], now: float) -> float | None:
         cfg = self.config
+        horizon = math.inf if cfg.max_future is None else now + cfg.max_future
         base = self.base
         accuracy = cfg.relative_accuracy
         key_of = self._key
@@ -122,7 +124,7 @@ class AggregateStage:
         error_levels = _ERROR_LEVELS
         parse = parse_time
         newest = -math.inf
-        late = untimed = overflow = 0
+        late = untimed = future = overflow = 0
         current_start = math.nan
         window: dict[Key, Totals] = {}
         limit = _LIMIT
@@ -136,6 +138,9 @@ class AggregateStage:
                 if ts is None:
                     untimed += 1
                     continue
+            if ts > horizon:
+                future += 1
+                continue
             start = ts - ts % base
             if start < closed_until:
                 late += 1
@@ -188,9 +193,17 @@ class AggregateStage:
                 if totals.latency.pending:
                     totals.latency.flush()
         stats = self.stats
-        stats.events += len(events) - late - untimed
+        stats.events += len(events) - late - untimed - future
         stats.late += late
         stats.untimed += untimed
+        if future:
+            # Warned once, counted always: a source with a skewed clock would repeat it per batch.
+            if not stats.future:
+                log.warning(
+                    "Events stamped ahead of the clock are left out of windows.",
+                    extra={"events": future, "max_future": cfg.max_future},
+                )
+            stats.future += future
         if overflow:
             stats.overflow += overflow
             log.warning("Too many groups in a window; extra ones go to _other.", extra={"groups": overflow})

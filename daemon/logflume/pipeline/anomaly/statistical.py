@@ -152,7 +152,14 @@ class Detectors:
             self.counts[(detector.name, "resumed")] += 1  # already taken in before a restart
             return
         if detector.metric == "volume" and track.next_start is not None and window.start > track.next_start:
-            self._fill(detector, signal, dims, track, window.start, out)
+            gone = track.last_active + self.config.forget_after
+            if math.isfinite(gone) and window.start > gone:
+                # Silent for longer than forget_after (a replay with a long gap): advance() would
+                # have forgotten it by then, so start afresh instead of judging every window between.
+                self._forget(detector.name, key[1], track, gone, out)
+                track = self.tracks[key] = self._new_track(detector)
+            else:
+                self._fill(detector, signal, dims, track, window.start, out)
         self._take(detector, signal, dims, track, window, out)
 
     def _new_track(self, detector: DetectorConfig) -> _Track:

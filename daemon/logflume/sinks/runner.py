@@ -39,12 +39,12 @@ from typing import Any
 from logflume.errors import RetryableSinkError
 from logflume.events import Ack, DeadLetter, Event
 from logflume.fsutil import WriteFaults
+from logflume.retry import Backoff
 from logflume.sinks.acks import AckSequencer
 from logflume.sinks.base import Sink
 from logflume.sinks.buffer import Item, MemoryBuffer, Signal, estimate_bytes
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.disk_buffer import DiskBuffer, ReadBatch, encode_record
-from logflume.sinks.retry import Backoff
 from logflume.sinks.stats import SinkStats
 from logflume.sinks.writer import DeadLetterFn, Writer, dead_letter_for
 

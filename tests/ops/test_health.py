@@ -44,17 +44,17 @@ class TestHealthz:
 
 class TestReadyz:
     def test_ready_when_everything_works(self, tmp_path: Path) -> None:
-        """Sources following and the file sink writing: 200, each item reported ok."""
+        """Sources following and the file sink writing: 200, ready, each item reported ok."""
         port = free_port()
         with running(ops_config(tmp_path, port), port) as proc:
             write_lines(tmp_path, 10, seed=1)
+            wait_for(lambda: get_json(port, "/readyz")[1]["status"] == "ready", 60, 0.1, "ready")
             status, body = get_json(port, "/readyz")
             assert proc.stop() == 0
         assert status == 200
         assert body["status"] == "ready"
-        assert {"proxy": {"running": True, "files_open": body["sources"]["proxy"]["files_open"]}} == body[
-            "sources"
-        ]
+        files_open = body["sources"]["proxy"]["files_open"]
+        assert {"proxy": {"running": True, "state": "following", "files_open": files_open}} == body["sources"]
         assert body["sinks"]["local"]["status"] == "ok"
 
     def test_sink_down_with_memory_buffer_is_not_ready(self, tmp_path: Path) -> None:
@@ -72,20 +72,20 @@ class TestReadyz:
         assert body["sinks"]["local"]["status"] == "ok"
         assert any(problem.startswith("sink db is unreachable") for problem in body["problems"])
 
-    def test_sink_down_with_room_on_disk_is_ready(self, tmp_path: Path) -> None:
-        """A dead backend whose events go to a disk buffer with room left keeps the daemon ready."""
+    def test_sink_down_with_room_on_disk_is_degraded(self, tmp_path: Path) -> None:
+        """A dead backend whose events go to a disk buffer with room left: 200 degraded, the sink
+        buffering, its events on disk, and the reason listed."""
         port = free_port()
         config = with_second_sink(tmp_path, port, dead_postgres(free_port(), "disk"))
         with running(config, port) as proc:
             write_lines(tmp_path, 10, seed=1)
             wait_for(
-                lambda: get_json(port, "/readyz")[1]["sinks"]["db"]["status"] == "buffering",
+                lambda: get_json(port, "/readyz")[1]["sinks"]["db"].get("disk_bytes", 0) > 0,
                 60,
                 0.2,
-                "the sink to buffer",
+                "the sink to buffer on disk",
             )
             status, body = get_json(port, "/readyz")
             proc.stop()
-        assert status == 200
-        assert body["sinks"]["db"]["status"] == "buffering"
-        assert body["sinks"]["db"]["disk_bytes"] > 0
+        assert (200, "degraded", "buffering") == (status, body["status"], body["sinks"]["db"]["status"])
+        assert any(reason.startswith("sink db buffers to disk") for reason in body["degraded"])

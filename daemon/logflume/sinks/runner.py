@@ -368,6 +368,7 @@ class SinkRunner:
         try:
             records, good, bad = await asyncio.to_thread(_encode, items)
             for item, exc in bad:
+                self.stats.encode_failures += len(item.events)
                 self._writer.reject(item.events, f"cannot encode for the disk buffer: {exc}")
                 settled.append(item)
             if not await self._make_room(sum(len(record) for record, _ in records)):

@@ -19,6 +19,7 @@ from logflume.sinks.base import Sink
 from logflume.sinks.config import RetryConfig
 from logflume.sinks.lifecycle import Lifecycle
 from logflume.sinks.stats import SinkStats
+from logflume.telemetry import DELIVERY_FAILED, REQUEST_FAILED
 
 log = logging.getLogger("logflume.sinks")
 
@@ -133,7 +134,8 @@ class Writer:
         self.stats.events_sent += len(sent) - len(retry) - len(rejected)
 
     def record_error(self, exc: Exception, count: int, message: str = "Sink write failed") -> None:
-        self.stats.write_errors += 1
+        fatal = outcome_of(exc) is Outcome.FATAL
+        self.stats.request_errors[DELIVERY_FAILED if fatal else REQUEST_FAILED] += 1
         self.stats.last_error = str(exc) or type(exc).__name__
         extra = {"sink": self.name, "error": self.stats.last_error, "events": count}
         # Warn when the sink turns unhealthy; repeating it every backoff would flood the log.

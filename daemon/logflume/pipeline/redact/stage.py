@@ -36,6 +36,7 @@ from logflume.pipeline.redact.columns import BatchCheck
 from logflume.pipeline.redact.config import RedactConfig
 from logflume.pipeline.redact.rules import BUILTIN_RULES, Rule, first_character
 from logflume.pipeline.regex import compile_re2
+from logflume.telemetry import Count, count
 
 FIELD_RULE = "secret_field"
 _KEY_CACHE_SIZE = 4096
@@ -104,6 +105,10 @@ class Redactor:
                 by_first.setdefault(first_character(branch), []).append(branch)
             searches = [(first, _hint_search(group)) for first, group in by_first.items()]
             self._batch_check = BatchCheck(self._clean_keys, searches, self.changes)
+
+    def telemetry(self) -> list[Count]:
+        """Values replaced, by rule (read at scrape time)."""
+        return [count("redactions", n, rule=rule) for rule, n in sorted(self.stats.items())]
 
     # -- build-time helpers -------------------------------------------------------------------
 

@@ -205,7 +205,9 @@ class TestTemplate:
         assert expected == {name: stored[name]["type"] for name in expected}
         assert stored[META_KEY]["properties"]["event_id"]["type"] == "keyword"
 
-    async def test_a_deleted_template_is_back_before_the_next_index(self, node: SearchNode, prefix: str) -> None:
+    async def test_a_deleted_template_is_back_before_the_next_index(
+        self, node: SearchNode, prefix: str
+    ) -> None:
         """The template is deleted in the cluster while the sink runs: before its first write to a
         new daily index the sink installs it again, so that index still gets the typed mapping
         (status_code integer, not the dynamic long) and the template exists again."""

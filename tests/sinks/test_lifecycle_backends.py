@@ -70,7 +70,9 @@ async def test_a_deleted_bucket_is_created_again(seaweed_server: SeaweedServer, 
     )  # fmt: skip
     dead: list[DeadLetter] = []
     runner = SinkRunner(S3Sink(cfg, SinkContext(tmp_path, "test-host")), cfg, dead.extend)
-    session = aioboto3.Session(aws_access_key_id=ADMIN[0], aws_secret_access_key=ADMIN[1], region_name="us-east-1")
+    session = aioboto3.Session(
+        aws_access_key_id=ADMIN[0], aws_secret_access_key=ADMIN[1], region_name="us-east-1"
+    )
     async with session.client("s3", endpoint_url=seaweed_server.endpoint) as client:
         await runner.start()
         await runner.put(batch(0), [])
@@ -84,6 +86,7 @@ async def test_a_deleted_bucket_is_created_again(seaweed_server: SeaweedServer, 
         stored: list[str] = []
         for obj in (await client.list_objects_v2(Bucket=bucket)).get("Contents", []):
             body = await (await client.get_object(Bucket=bucket, Key=obj["Key"]))["Body"].read()
-            stored += [orjson.loads(line)[META_KEY]["event_id"] for line in gzip.decompress(body).splitlines()]
+            lines = gzip.decompress(body).splitlines()
+            stored += [orjson.loads(line)[META_KEY]["event_id"] for line in lines]
     expected = {"dead letters": [], "stored": sorted(f"outage-1-{n}" for n in range(PER_BATCH))}
     assert expected == {"dead letters": dead, "stored": sorted(stored)}

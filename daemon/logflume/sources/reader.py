@@ -128,7 +128,8 @@ class FileReader:
         self._gone_said = False  # "deleted"/"rotated" was logged for this reader
 
     def _log(self, message: str, **fields: object) -> None:
-        log.info(message, extra={"source": self.host.name, "path": self.path, **fields})
+        # The file's path now (it may have been renamed since it was opened).
+        log.info(message, extra={"source": self.host.name, "path": self.state.path, **fields})
 
     async def _send(self, lines: bytes, start: int, dead: list[DeadLetter]) -> None:
         end = self.splitter.position

@@ -35,9 +35,8 @@ from logflume.ops.notify import Notifier
 from logflume.ops.reload import ReloadPlan, effective_config, plan_reload
 from logflume.ops.tap import TapHub
 from logflume.ops.view import PipelineStats, StageCounters
-from logflume.pipeline.build import build_chain
+from logflume.pipeline.build import build_chain, build_parser
 from logflume.pipeline.isolate import Snapshot, StageGuard
-from logflume.pipeline.mapping import build_mapper
 from logflume.pipeline.parse import Parser
 from logflume.pipeline.stage import Chain, Stage
 from logflume.sinks.config import SinkCommonConfig
@@ -103,11 +102,10 @@ class Daemon:
     def _add_source(self, config: SourceConfig) -> FileSource:
         source = FileSource(config, self.config.state_dir, self.queue.put)
         self.sources[config.name] = source
-        mapper = build_mapper(config.preset, config.mapping)
         # A source changed by a reload keeps counting where its old parser stopped.
         old = self.parsers.get(config.name)
-        wrap = config.on_invalid == "wrap"
-        self.parsers[config.name] = Parser(wrap, mapper, old.stats if old is not None else None)
+        stats = old.stats if old is not None else None
+        self.parsers[config.name] = build_parser(config.preset, config.mapping, config.on_invalid, stats)
         return source
 
     def _build_runner(self, config: SinkCommonConfig) -> SinkRunner:

@@ -43,7 +43,10 @@ def probe_directory(directory: Path) -> Path:
         raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(existing))
     # Opening is the only sure test: access() answers for the real uid, and root passes it anyway.
     probe = existing / f".logflume-check-{os.getpid()}"
-    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(existing)) from exc
     os.close(fd)
     probe.unlink()
     return existing

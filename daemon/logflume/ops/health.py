@@ -72,7 +72,8 @@ SINK_STATES = (SINK_OK, SINK_BUFFERING, SINK_UNREACHABLE, SINK_BLOCKED)
 
 def sink_state(runner: SinkRunner) -> str:
     """How one sink is doing (see SINK_STATES); only ``ok`` and ``buffering`` keep the pipeline moving."""
-    if runner.stats.blocked or (runner.disk_faults is not None and runner.disk_faults.failing):
+    faults = runner.disk_faults
+    if runner.stats.blocked or (runner.spilling and faults is not None and faults.failing):
         return SINK_BLOCKED
     if runner.healthy:
         return SINK_OK

@@ -198,6 +198,11 @@ class SinkRunner:
         return self._disk.faults if self._disk is not None else None
 
     @property
+    def spilling(self) -> bool:
+        """True while events go to the disk buffer (the backend failed, or memory stayed full)."""
+        return self._spilling
+
+    @property
     def healthy(self) -> bool:
         """False from a failed write (or open) until the next successful write."""
         return self._writer.healthy

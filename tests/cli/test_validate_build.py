@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
 from tests.cli.helpers import file_only_config, logflume, write_yaml
 
 
@@ -55,3 +57,16 @@ class TestValidateBuilds:
         before = tree(tmp_path)
         result = logflume("validate", "-c", str(config))
         assert (0, before) == (result.returncode, tree(tmp_path)), result.stderr
+
+    def test_an_impossible_checkpoint(self, tmp_path: Path) -> None:
+        """A checkpoint file with a negative offset, which stops the start with exit 2, fails
+        validate the same way, naming the file and the entry."""
+        config = write_yaml(tmp_path / "c.yaml", file_only_config(tmp_path))
+        checkpoint = tmp_path / "state" / "checkpoints" / "proxy.json"
+        checkpoint.parent.mkdir(parents=True)
+        entry = {"path": str(tmp_path / "logs" / "app.log"), "dev": 1, "ino": 2, "offset": -5, "updated": 1.0}
+        checkpoint.write_bytes(orjson.dumps({"version": 1, "files": {"0123456789abcdef": entry}}))
+        result = logflume("validate", "-c", str(config))
+        assert 2 == result.returncode, result.stdout
+        assert f"state_dir: impossible checkpoint file {checkpoint}" in result.stderr
+        assert "files.0123456789abcdef.offset must be a non-negative integer, not -5" in result.stderr

@@ -15,7 +15,8 @@ from typing import Any
 
 from logflume import extras
 from logflume.config import Config, LoadedConfig, read_config
-from logflume.errors import ConfigError, ConfigIssue, LogflumeError
+from logflume.errors import ConfigError, ConfigIssue, LogflumeError, StateFileError
+from logflume.events import RawChunk
 from logflume.sinks.registry import SinkContext, build_sink, required_extra
 
 
@@ -34,9 +35,11 @@ def build_issues(config: Config) -> list[ConfigIssue]:
 
     Builds each source's parse step (preset and mapping), the stage chain (geo database, lookup
     tables, the anomaly detectors' window against the aggregate's) and each sink, with the very
-    functions ``run`` uses; files are read, none is written or created.
+    functions ``run`` uses, and reads each source's checkpoints (an impossible one stops the start
+    with exit 2 too); files are read, none is written or created.
     """
     from logflume.pipeline.build import build_chain, build_parser
+    from logflume.sources.tail import FileSource
 
     issues: list[ConfigIssue] = []
     for index, source in enumerate(config.sources):
@@ -44,6 +47,10 @@ def build_issues(config: Config) -> list[ConfigIssue]:
             build_parser(source.preset, source.mapping, source.on_invalid)
         except (LogflumeError, OSError, ValueError) as exc:
             issues += _issues(exc, f"sources[{index}]")
+        try:
+            FileSource(source, config.state_dir, _never_emits).load_checkpoints()
+        except StateFileError as exc:
+            issues.append(ConfigIssue("state_dir", str(exc)))
     try:
         build_chain(config.pipeline, config.state_dir)
     except (LogflumeError, OSError, ValueError) as exc:
@@ -56,6 +63,10 @@ def build_issues(config: Config) -> list[ConfigIssue]:
         except (LogflumeError, OSError, ValueError) as exc:
             issues += _issues(exc, f"sinks[{index}]")
     return issues
+
+
+async def _never_emits(chunk: RawChunk) -> None:
+    raise AssertionError("a source built to read its checkpoints does not run")
 
 
 def _issues(exc: Exception, where: str) -> list[ConfigIssue]:

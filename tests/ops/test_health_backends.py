@@ -73,8 +73,8 @@ def stopped(request: pytest.FixtureRequest) -> Iterator[Stopped]:
 
 
 def test_backend_down_at_start(stopped: Stopped, tmp_path: Path, daemons: Daemons) -> None:
-    """Before any event: 200 degraded, the sink buffering with the connection error, its state
-    metric and health gauge saying so. Events then go to the disk buffer; once the server starts
+    """Before any event the daemon is 200 degraded with the sink buffering (its error, state metric
+    and health gauge saying so), events then wait in the disk buffer, and once the server starts
     every event is stored, the sink is ok and the daemon ready."""
     port = free_port()
     local = {"name": "local", "type": "file", "path": str(tmp_path / "out" / "{source}.jsonl")}

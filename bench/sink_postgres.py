@@ -125,6 +125,7 @@ async def one_run(
     )
     sink = PostgresSink(cfg, SinkContext(Path("/nonexistent"), "bench"))
     await sink.open()
+    await sink.prepare()
     batches = [events[i : i + args.batch] for i in range(0, len(events), args.batch)]
     slots = asyncio.Semaphore(args.concurrency)
 

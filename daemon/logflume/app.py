@@ -34,13 +34,12 @@ from logflume.ops.http import OpsServer
 from logflume.ops.notify import Notifier
 from logflume.ops.reload import ReloadPlan, effective_config, plan_reload
 from logflume.ops.tap import TapHub
-from logflume.ops.view import PipelineStats, SourceCounters, StageCounters
-from logflume.pipeline.build import build_chain
+from logflume.ops.view import PipelineStats, StageCounters
+from logflume.pipeline.build import build_chain, build_parser
 from logflume.pipeline.isolate import Snapshot, StageGuard
-from logflume.pipeline.mapping import build_mapper
 from logflume.pipeline.parse import Parser
 from logflume.pipeline.redact import text_scrubber
-from logflume.pipeline.stage import Chain, Stage, StageMetric
+from logflume.pipeline.stage import Chain, Stage
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.registry import SinkContext, build_sink
 from logflume.sinks.runner import SinkRunner
@@ -78,10 +77,9 @@ class Daemon:
         self.context = SinkContext(state_dir=config.state_dir, host=socket.gethostname())
         self.sources: dict[str, FileSource] = {}
         self.parsers: dict[str, Parser] = {}
-        self.source_stats: dict[str, SourceCounters] = {}
         for source_config in config.sources:
             self._add_source(source_config)
-        self.stage_stats: dict[str, StageCounters] = {"parse": StageCounters()}
+        self.stage_stats: dict[str, StageCounters] = {}
         # Reruns a stage event by event when it raises on a batch (the culprits are dead-lettered).
         self.guard = StageGuard()
         self.chain = self._set_chain(build_chain(config.pipeline, config.state_dir))
@@ -109,9 +107,10 @@ class Daemon:
     def _add_source(self, config: SourceConfig) -> FileSource:
         source = FileSource(config, self.config.state_dir, self.queue.put)
         self.sources[config.name] = source
-        mapper = build_mapper(config.preset, config.mapping)
-        self.parsers[config.name] = Parser(wrap_invalid=config.on_invalid == "wrap", mapper=mapper)
-        self.source_stats.setdefault(config.name, SourceCounters())
+        # A source changed by a reload keeps counting where its old parser stopped.
+        old = self.parsers.get(config.name)
+        stats = old.stats if old is not None else None
+        self.parsers[config.name] = build_parser(config.preset, config.mapping, config.on_invalid, stats)
         return source
 
     def _build_runner(self, config: SinkCommonConfig) -> SinkRunner:
@@ -138,6 +137,9 @@ class Daemon:
     def stage_names(self) -> list[str]:
         return ["parse", *(stage.name for stage in self.chain.stages)]
 
+    def stages(self) -> list[Stage]:
+        return list(self.chain.stages)
+
     def write_faults(self) -> list[tuple[str, str, WriteFaults]]:
         """(kind, name, faults) of every writer of local state: what failed writes are counted by."""
         faults = [("dead_letter", "", self.dead_letters.faults)]
@@ -148,13 +150,6 @@ class Daemon:
         faults += [("stage_state", name, f) for name, f in self._stage_state_faults.items()]
         return faults
 
-    def stage_telemetry(self) -> list[StageMetric]:
-        out: list[StageMetric] = []
-        for stage in self.chain.stages:
-            telemetry = getattr(stage, "telemetry", None)
-            if telemetry is not None:
-                out.extend(telemetry())
-        return out
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -315,21 +310,11 @@ class Daemon:
             await self._dispatch(self._run_stages(Batch([]), now))
 
     async def _handle(self, chunk: RawChunk, now: float) -> None:
+        # The parser counts what it parsed, the source what it read (logflume.telemetry).
         events, dead = self.parsers[chunk.source](chunk, now)
-        parse = self.stage_stats["parse"]
-        parse.batches += 1
-        parse.events_in += len(events) + len(dead)
-        parse.events_out += len(events)
-        parse.dead_letters += len(dead)
         if chunk.dead:
             dead.extend(chunk.dead)
         self.stats.chunks += 1
-        self.stats.events_in += len(events)
-        counters = self.source_stats[chunk.source]
-        counters.chunks += 1
-        counters.bytes += len(chunk.data)
-        counters.events += len(events)
-        counters.dead_letters += len(dead)
         batch = Batch(events, [chunk.ack], dead)
         # The only cost of tapping when nobody taps: this check, once per batch.
         if self.tap.active:
@@ -363,7 +348,6 @@ class Daemon:
     async def _dispatch(self, batch: Batch) -> None:
         if batch.dead:
             self.dead_letters.write(batch.dead)
-            self.stats.dead_letters += len(batch.dead)
         if self.dead_letters.held:
             # The disk refused dead letters: hand nothing on (the readers pause behind the queue)
             # until they are written, so no acknowledgement passes a dead letter held in memory.

@@ -10,6 +10,7 @@
     ├── StateLockedError       another daemon holds the state_dir's lock
     ├── SinkError              a sink failed to deliver
     │   ├── RetryableSinkError     transient: connection, timeout, 429, 5xx — retried with backoff
+    │   │   └── SinkSetupLostError     what ``prepare`` made is gone (a dropped table): prepare again
     │   └── FatalSinkError         permanent: auth, bad request — the runner stops retrying
     ├── AlertError             an alert channel failed to deliver
     │   └── FatalAlertError        permanent (4xx, auth refused): not retried
@@ -17,7 +18,8 @@
     ├── DigestError            an analysis digest could not be built
     └── MissingExtraError      what was asked needs an optional part (`logflume[postgres]`) not installed
 
-Library errors are converted at the boundary with ``raise ... from exc``.
+Library errors are converted at the boundary with ``raise ... from exc``; what a failure means for
+the next attempt is :class:`logflume.retry.Outcome`.
 """
 
 from __future__ import annotations
@@ -105,6 +107,11 @@ class SinkError(LogflumeError):
 
 class RetryableSinkError(SinkError):
     """A transient failure: the same request may succeed later."""
+
+
+class SinkSetupLostError(RetryableSinkError):
+    """What the sink's ``prepare`` made is gone (a dropped table, a deleted bucket): the runner
+    prepares the sink again, then retries the write."""
 
 
 class FatalSinkError(SinkError):

@@ -31,6 +31,27 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def probe_directory(directory: Path) -> Path:
+    """Can files be created in ``directory``? Looks at it, or at its nearest existing ancestor
+    when it does not exist yet (it would be created there), by creating and removing a probe file:
+    nothing is left behind and no directory is made. Returns the directory probed; raises OSError
+    naming it when a file cannot be created there."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(existing))
+    # Opening is the only sure test: access() answers for the real uid, and root passes it anyway.
+    probe = existing / f".logflume-check-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(existing)) from exc
+    os.close(fd)
+    probe.unlink()
+    return existing
+
+
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     """``os.write`` until everything is written (a write may be short, e.g. just before ENOSPC)."""
     view = memoryview(data)

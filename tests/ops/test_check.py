@@ -56,9 +56,9 @@ class TestCheck:
         pattern = str(tmp_path / "logs" / "*.log")
         assert lines[f"source proxy {pattern}"] == ("ok", "1 files match, all readable")
         assert "writable" in lines["sink local"][1]
-        assert {f"state_dir {tmp_path / 'state'}", "sink local", "sink db", f"source proxy {pattern}"} == set(
-            lines
-        )
+        assert {
+            "pipeline", f"state_dir {tmp_path / 'state'}", "sink local", "sink db", f"source proxy {pattern}"
+        } == set(lines)  # fmt: skip
 
     def test_bad_config(self, tmp_path: Path) -> None:
         """A glob under a missing directory and a database nobody listens for: FAIL lines, exit 1."""
@@ -67,7 +67,7 @@ class TestCheck:
         result = run_check(config)
         lines = report(result)
         assert result.returncode == 1
-        assert "2 of 4 checks failed" in result.stderr
+        assert "2 of 5 checks failed" in result.stderr
         missing = str(tmp_path / "missing")
         assert ("FAIL", f"no file matches and directory {missing} does not exist") == lines[
             f"source proxy {missing}/*.log"
@@ -91,3 +91,37 @@ class TestCheck:
         assert result.returncode == 2
         assert "unknown_key" in result.stderr
         assert result.stdout == ""
+
+
+def tree(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*")}
+
+
+class TestNoSideEffects:
+    def test_check_creates_nothing(self, tmp_path: Path) -> None:
+        """Output and state directories that do not exist yet are reported as creatable, and
+        neither they nor anything else is created (before: the file sink made out/check/)."""
+        config = write_config(
+            tmp_path,
+            state_dir=str(tmp_path / "not" / "yet" / "state"),
+            sink={"path": str(tmp_path / "not" / "yet" / "out" / "{source}" / "%Y-%m-%d.jsonl")},
+        )
+        (tmp_path / "logs" / "app.log").write_text('{"a": 1}\n')
+        before = tree(tmp_path)
+        result = run_check(config)
+        lines = report(result)
+        assert (0, before) == (result.returncode, tree(tmp_path)), result.stdout + result.stderr
+        state = f"state_dir {tmp_path / 'not' / 'yet' / 'state'}"
+        assert lines[state] == ("ok", f"will be created in {tmp_path}")
+        assert lines["sink local"][1].endswith(f"it will be created in {tmp_path}, which is writable")
+
+    def test_check_builds_the_pipeline_as_run_does(self, tmp_path: Path) -> None:
+        """A geo database that is no database: the pipeline line fails with the key path and the
+        reason, as run would refuse to start; exit 1."""
+        database = tmp_path / "geo.mmdb"
+        database.write_text("not a database")
+        config = write_config(tmp_path, pipeline={"enrich": {"geo": {"database": str(database)}}})
+        result = run_check(config)
+        status, detail = report(result)["pipeline"]
+        assert (1, "FAIL") == (result.returncode, status)
+        assert detail.startswith(f"pipeline.enrich.geo.database: cannot open geo database {database}")

@@ -95,11 +95,12 @@ class TestSecondSignal:
             )
             acknowledged = log_file.stat().st_size
             append_lines(log_file, b'{"kind": "hold", "request_id": "held"}\n')
+            # Retried events, not write errors: the failed connection at start is counted as one.
             wait_for(
-                lambda: (metric(port, "logflume_sink_write_errors_total", sink="db") or 0) > 0,
+                lambda: (metric(port, "logflume_sink_events_retried_total", sink="db") or 0) > 0,
                 60,
                 0.1,
-                "the dead sink to fail",
+                "the held line's write to fail",
             )
             assert not (tmp_path / "state" / "checkpoints" / "proxy.json").exists()
             assert proc.proc is not None

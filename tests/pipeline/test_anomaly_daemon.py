@@ -70,7 +70,7 @@ class TestOutage:
                 iso(back + 120))] == alerts()
         counted = {
             labels[1][1]: value for (name, labels), value in samples.items()
-            if name == "logflume_detector_windows_total" and labels[0] == ("detector", "traffic_drop")
+            if name == "logflume_stage_detector_windows_total" and labels[0] == ("detector", "traffic_drop")
         }
         # 120 silent minutes; the aggregate's zero fill emitted the four that began less than 5
         # minutes after the last window with events, the detector judged the other 116 itself.

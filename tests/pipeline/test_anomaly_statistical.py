@@ -104,7 +104,7 @@ class TestErrorRate:
         metrics = [metric(0, 1000, 0.5, provider="openai")] + [normal_errors(rng, m) for m in range(1, 20)]
         metrics.append(metric(20, 50, 0.5, provider="openai"))
         assert feed(stage, metrics) == []
-        counts = stage.telemetry()[0].values
+        counts = stage.window_counts()
         assert {("err", "warmup"): 10, ("err", "judged"): 10, ("err", "thin"): 1} == dict(counts)
 
 
@@ -131,7 +131,7 @@ class TestVolume:
         after = feeder.feed(steady(rng, outage_end, 6, 800))
         assert [("firing", "traffic_drop", "silence")] == states(during)
         assert [("resolved", "traffic_drop", "silence")] == states(after)
-        counts = feeder.stage.telemetry()[0].values
+        counts = feeder.stage.window_counts()
         assert 4 * 12 == counts[("traffic_drop", "filled")]
 
     def test_latency_spike_on_one_model_only(self, tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ class TestState:
         assert feed(restarted, [metric(31, 1000, 0.3, provider="openai")]) == []  # skipped: resumed
         resolved = feed(restarted, [normal_errors(rng, m) for m in (32, 33)])
         assert [s for s, _, _ in resolved] == ["resolved"]
-        assert {("err", "resumed"): 2, ("err", "judged"): 2} == dict(restarted.telemetry()[0].values)
+        assert {("err", "resumed"): 2, ("err", "judged"): 2} == restarted.window_counts()
         fresh = detector_stage(tmp_path / "elsewhere", detector)
         assert feed(fresh, [metric(34, 1000, 0.3, provider="openai")]) == []
 
@@ -209,7 +209,7 @@ class TestState:
         later = T0 + 40 * 300 + 6 * 3600
         restarted.feed(steady(rng, later, 10, 500))
         assert [] == restarted.alerts
-        assert 0 == restarted.stage.telemetry()[0].values.get(("traffic_drop", "filled"), 0)
+        assert 0 == restarted.stage.window_counts().get(("traffic_drop", "filled"), 0)
 
 
 class TestChain:
@@ -300,5 +300,5 @@ class TestLongGaps:
         feeder = Feeder(tmp_path, warmup=10)
         feeder.feed(steady(rng, T0, 30, 800))
         feeder.feed(steady(rng, T0 + 30 * 86_400.0, 3, 800))
-        counts = feeder.stage.telemetry()[0].values
+        counts = feeder.stage.window_counts()
         assert 0 == counts.get(("traffic_drop", "filled"), 0)

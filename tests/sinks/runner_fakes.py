@@ -66,11 +66,19 @@ class FakeSink:
         self.in_flight = 0
         self.max_in_flight = 0
         self.opened = 0
+        self.prepared = 0
+        self.refuse_prepare = 0  # prepare() raises RetryableSinkError this many more times
         self.closed = 0
         self.syncs = 0
 
     async def open(self) -> None:
         self.opened += 1
+
+    async def prepare(self) -> None:
+        if self.refuse_prepare:
+            self.refuse_prepare -= 1
+            raise RetryableSinkError("connection refused")
+        self.prepared += 1
 
     async def write(self, events: list[Event]) -> WriteResult:
         index = len(self.calls)

@@ -16,6 +16,7 @@ from tests.fixtures.common import free_port
 from tests.searchnode.api import NodeApi
 from tests.searchnode.helpers import FLAVORS, drop, make_events, new_prefix, node_for, sink_config
 from tests.searchnode.node import SearchNode
+from tests.sinks.ready import ready
 
 # An index whose mapping refuses text in ``strict_code`` (created before the sink writes to it).
 STRICT_INDEX = {
@@ -74,7 +75,7 @@ class TestDelivery:
         events = make_events("doc", 1)
         before = {**events[0], META_KEY: dict(events[0][META_KEY])}
         sink = ElasticsearchSink(sink_config(node, prefix))
-        await sink.open()
+        await ready(sink)
         try:
             result = await sink.write(events)
         finally:
@@ -108,7 +109,7 @@ class TestItemOutcomes:
         SinkRunner exactly those are dead-lettered, with the node's parse error as the reason, and
         all the others are indexed."""
         sink = ElasticsearchSink(sink_config(node, prefix))
-        await sink.open()  # the template first, as in production; the runner opens again
+        await ready(sink)  # the template first, as in production; the runner opens again
         async with NodeApi.of(node) as api:
             await api.put(f"/{prefix}-2026-01-15", STRICT_INDEX)
         events = make_events("strict", 300)
@@ -133,7 +134,7 @@ class TestItemOutcomes:
         events = make_events("direct", 4)
         events[1]["strict_code"] = "abc"
         sink = ElasticsearchSink(sink_config(node, prefix))
-        await sink.open()
+        await ready(sink)
         try:
             async with NodeApi.of(node) as api:
                 await api.put(f"/{prefix}-2026-01-15", STRICT_INDEX)
@@ -156,7 +157,7 @@ class TestItemOutcomes:
         unallocatable = {"number_of_replicas": 0, "routing.allocation.require._name": "nowhere"}
         events = make_events("shard", 20, days=2)
         sink = ElasticsearchSink(sink_config(node, prefix, shard_timeout="1s"))
-        await sink.open()
+        await ready(sink)
         try:
             async with NodeApi.of(node) as api:
                 await api.put(f"/{stuck}?wait_for_active_shards=0", {"settings": {"index": unallocatable}})
@@ -177,7 +178,7 @@ class TestItemOutcomes:
 
 class TestTemplate:
     async def test_template_declares_the_mapping_types(self, node: SearchNode, prefix: str) -> None:
-        """open() installs the index template; the installed template and an index created from it
+        """prepare() installs the index template; the installed template and an index created from it
         map ids and enumerations as keyword, measurements as numbers, times as date, the client
         address as ip."""
         expected = {
@@ -187,7 +188,7 @@ class TestTemplate:
             "@timestamp": "date", "ip_address": "ip", "message": "text",
         }
         sink = ElasticsearchSink(sink_config(node, prefix))
-        await sink.open()
+        await ready(sink)
         try:
             await sink.write(make_events("tpl", 1))
         finally:
@@ -204,6 +205,32 @@ class TestTemplate:
         assert expected == {name: stored[name]["type"] for name in expected}
         assert stored[META_KEY]["properties"]["event_id"]["type"] == "keyword"
 
+    async def test_a_deleted_template_is_back_before_the_next_index(
+        self, node: SearchNode, prefix: str
+    ) -> None:
+        """The template is deleted in the cluster while the sink runs: before its first write to a
+        new daily index the sink installs it again, so that index still gets the typed mapping
+        (status_code integer, not the dynamic long) and the template exists again."""
+        events = make_events("tpl", 2, days=2)
+        sink = ElasticsearchSink(sink_config(node, prefix))
+        await ready(sink)
+        try:
+            await sink.write(events[:1])  # 2026-01-15
+            async with NodeApi.of(node) as api:
+                await api.delete(f"/_index_template/{prefix}")
+            await sink.write(events[1:])  # 2026-01-16: a new index
+        finally:
+            await sink.close()
+
+        async with NodeApi.of(node) as api:
+            templates = await api.get(f"/_index_template/{prefix}")
+            mapping = await api.get(f"/{prefix}-2026-01-16/_mapping")
+        stored = mapping[f"{prefix}-2026-01-16"]["mappings"]["properties"]
+        assert ([prefix], "integer") == (
+            [entry["name"] for entry in templates["index_templates"]],
+            stored["status_code"]["type"],
+        )
+
     async def test_a_malformed_address_or_number_keeps_the_event(self, node: SearchNode, prefix: str) -> None:
         """ip_address is indexed as ip only when valid and a number field tolerates text: the event
         is still stored (the bad value stays in _source, listed in _ignored), not refused."""
@@ -211,7 +238,7 @@ class TestTemplate:
         events[1]["ip_address"] = "not-an-ip"
         events[1]["status_code"] = "N/A"
         sink = ElasticsearchSink(sink_config(node, prefix))
-        await sink.open()
+        await ready(sink)
         try:
             result = await sink.write(events)
         finally:
@@ -229,14 +256,14 @@ class TestTemplate:
 
     async def test_a_conflicting_template_is_a_fatal_error(self, node: SearchNode, prefix: str) -> None:
         """A template of the same priority already covering the pattern makes the node answer 400:
-        open() raises FatalSinkError (retrying cannot help) naming the template."""
+        prepare() raises FatalSinkError (retrying cannot help) naming the template."""
         async with NodeApi.of(node) as api:
             await api.put(f"/_index_template/{prefix}-other",
                           {"index_patterns": [f"{prefix}-2026*"], "priority": 200})
         sink = ElasticsearchSink(sink_config(node, prefix))
         try:
             with pytest.raises(FatalSinkError, match=f"index template {prefix}: HTTP 400"):
-                await sink.open()
+                await ready(sink)
         finally:
             await sink.close()
             async with NodeApi.of(node) as api:
@@ -249,7 +276,7 @@ class TestDataStream:
         index, and a replay of the same events leaves each once (create + event_id)."""
         sink = ElasticsearchSink(sink_config(node, prefix, index=f"{prefix}-stream", data_stream=True))
         events = make_events("ds", 50)
-        await sink.open()
+        await ready(sink)
         try:
             first = await sink.write(events)
             second = await sink.write(events)
@@ -272,7 +299,7 @@ class TestFailures:
         sink = ElasticsearchSink(config)
         try:
             with pytest.raises(RetryableSinkError, match="GET /"):
-                await sink.open()
+                await ready(sink)
             with pytest.raises(RetryableSinkError, match="bulk"):
                 await sink.write(make_events("down", 3))
         finally:
@@ -285,6 +312,6 @@ class TestFailures:
         sink = ElasticsearchSink(sink_config(node, prefix, flavor=other))
         try:
             with pytest.raises(FatalSinkError, match=node.flavor.name):
-                await sink.open()
+                await ready(sink)
         finally:
             await sink.close()

@@ -18,6 +18,7 @@ from logflume.sinks.elasticsearch.sink import ElasticsearchSink
 from tests.searchnode.api import NodeApi
 from tests.searchnode.helpers import drop, make_events, new_prefix, sink_config
 from tests.searchnode.node import ES_ADMIN, ES_VIEWER, SearchNode
+from tests.sinks.ready import ready
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def secure_config(node: SearchNode, prefix: str, **fields: Any) -> Elasticsearch
 async def write_once(config: ElasticsearchSinkConfig, count: int = 10) -> None:
     sink = ElasticsearchSink(config)
     try:
-        await sink.open()
+        await ready(sink)
         result = await sink.write(make_events("auth", count))
     finally:
         await sink.close()
@@ -66,7 +67,7 @@ class TestCredentials:
         sink = ElasticsearchSink(config)
         try:
             with pytest.raises(FatalSinkError, match="HTTP 401") as opened:
-                await sink.open()
+                await ready(sink)
             with pytest.raises(FatalSinkError, match="HTTP 401"):
                 await sink.check()
             with pytest.raises(FatalSinkError, match="HTTP 401"):
@@ -76,15 +77,15 @@ class TestCredentials:
         assert "wrong-pass-123" not in str(opened.value)
 
     async def test_a_user_without_write_privilege_is_fatal(self, secure: SearchNode, prefix: str) -> None:
-        """A read-only user is refused with 403 for the template at open() and for the whole bulk
+        """A read-only user is refused with 403 for the template at prepare() and for the whole bulk
         request at write(): FatalSinkError both times."""
         viewer = {"username": ES_VIEWER[0], "password": ES_VIEWER[1]}
         sink = ElasticsearchSink(secure_config(secure, prefix, **viewer))
         no_template = ElasticsearchSink(secure_config(secure, prefix, **viewer, template={"install": False}))
         try:
             with pytest.raises(FatalSinkError, match=f"index template {prefix}: HTTP 403"):
-                await sink.open()
-            await no_template.open()
+                await ready(sink)
+            await ready(no_template)
             with pytest.raises(FatalSinkError, match="bulk: HTTP 403"):
                 await no_template.write(make_events("auth", 1))
         finally:
@@ -103,7 +104,7 @@ class TestCredentials:
         invented = ElasticsearchSink(secure_config(secure, prefix, bearer_token="bm90LWEtdG9rZW4="))
         try:
             with pytest.raises(FatalSinkError, match="HTTP 401"):
-                await invented.open()
+                await ready(invented)
         finally:
             await invented.close()
         assert Counter({f"auth-{n}": 1 for n in range(10)}) == counts
@@ -114,7 +115,7 @@ class TestCredentials:
         sink = ElasticsearchSink(secure_config(secure, prefix, api_key="no-such-id:no-such-secret"))
         try:
             with pytest.raises(FatalSinkError, match="HTTP 401") as refused:
-                await sink.open()
+                await ready(sink)
         finally:
             await sink.close()
         assert "no-such-secret" not in str(refused.value)
@@ -129,7 +130,7 @@ class TestTls:
         )
         try:
             with pytest.raises(RetryableSinkError, match=r"(?i)certificate"):
-                await sink.open()
+                await ready(sink)
         finally:
             await sink.close()
 

@@ -18,6 +18,7 @@ from logflume.sinks.file.config import FileSinkConfig
 from logflume.sinks.file.naming import Template
 from logflume.sinks.file.sink import FileSink
 from logflume.sinks.registry import SinkContext
+from tests.sinks.ready import ready
 
 
 def make(tmp_path: Path, **extra: object) -> FileSink:
@@ -45,7 +46,7 @@ class TestFileSink:
     async def test_template_and_mode(self, tmp_path: Path) -> None:
         """Events land under {source} and the strftime path, one JSON line each, mode 0640."""
         sink = make(tmp_path)
-        await sink.open()
+        await ready(sink)
         await sink.write(events(3) + events(2, "audit"))
         await sink.close()
         year = time.strftime("%Y", time.gmtime())
@@ -57,7 +58,7 @@ class TestFileSink:
     async def test_size_rotation_compresses_closed_files(self, tmp_path: Path) -> None:
         """Past max_size the file is rotated and gzipped; nothing is lost or doubled."""
         sink = make(tmp_path, rotation={"max_size": 200})
-        await sink.open()
+        await ready(sink)
         for start in range(0, 50, 5):
             await sink.write([{"i": start + k, "logflume": {"source": "proxy"}} for k in range(5)])
         await sink.close()
@@ -68,7 +69,7 @@ class TestFileSink:
     async def test_retention_by_count(self, tmp_path: Path) -> None:
         """Only max_files closed files are kept beside the active one."""
         sink = make(tmp_path, rotation={"max_size": 50}, retention={"max_files": 2})
-        await sink.open()
+        await ready(sink)
         for i in range(10):
             await sink.write([{"i": i, "pad": "x" * 60, "logflume": {"source": "proxy"}}])
         await sink.close()
@@ -95,7 +96,7 @@ class TestFileSink:
         half = tmp_path / "proxy" / "2026.jsonl.20261127T101010.000000002.gz.tmp"
         half.write_bytes(b"\x1f\x8b")
         sink = make(tmp_path)
-        await sink.open()
+        await ready(sink)
         await sink.close()
         assert (False, False) == (leftover.exists(), half.exists())
         assert read_all(tmp_path / "proxy") == [{"i": 1}]
@@ -118,7 +119,7 @@ class TestDigests:
         import duckdb
 
         sink = make(tmp_path, rotation={"max_size": 4000}, digest_min_size=0)
-        await sink.open()
+        await ready(sink)
         for start in range(0, 200, 20):
             await sink.write([request(i) for i in range(start, start + 20)])
         await sink.close()
@@ -141,7 +142,7 @@ class TestDigests:
     async def test_small_files_get_none(self, tmp_path: Path) -> None:
         """Files under digest_min_size are compressed without a digest."""
         sink = make(tmp_path, rotation={"max_size": 4000})
-        await sink.open()
+        await ready(sink)
         for start in range(0, 100, 20):
             await sink.write([request(i) for i in range(start, start + 20)])
         await sink.close()
@@ -151,7 +152,7 @@ class TestDigests:
     async def test_retention_deletes_the_digest_with_its_file(self, tmp_path: Path) -> None:
         """Retention removes a deleted file's digest too: no digest outlives its archive."""
         sink = make(tmp_path, rotation={"max_size": 3000}, retention={"max_files": 1}, digest_min_size=0)
-        await sink.open()
+        await ready(sink)
         for start in range(0, 200, 20):
             await sink.write([request(i) for i in range(start, start + 20)])
         await sink.close()
@@ -166,7 +167,7 @@ class TestDigests:
         """When the digest process cannot run, the file is compressed anyway and nothing is lost."""
         monkeypatch.setattr(digest.sys, "executable", str(tmp_path / "no-such-python"))
         sink = make(tmp_path, rotation={"max_size": 3000}, digest_min_size=0)
-        await sink.open()
+        await ready(sink)
         for start in range(0, 200, 20):
             await sink.write([request(i) for i in range(start, start + 20)])
         await sink.close()
@@ -206,8 +207,8 @@ class TestOwnFilesOnly:
             ),
             SinkContext(tmp_path, "host"),
         )
-        await a.open()
-        await b.open()
+        await ready(a)
+        await ready(b)
         for i in range(0, 40, 2):
             await b.write([{"i": i, "pad": "b" * 100, "logflume": {"source": "proxy"}}])
             await a.write([{"i": i + 1, "pad": "a" * 100, "logflume": {"source": "proxy"}}])
@@ -231,7 +232,7 @@ class TestOwnFilesOnly:
         path = tmp_path / "proxy" / f"{year}.jsonl"
         path.write_bytes(b'{"i": 0}\n{"i": 1}\n{"i": 2, "tor')
         sink = make(tmp_path, compression="none")
-        await sink.open()
+        await ready(sink)
         assert b'{"i": 0}\n{"i": 1}\n' == path.read_bytes()
         path.write_bytes(path.read_bytes() + b'{"i": 3, "tor')  # torn again while running
         sink2 = make(tmp_path, compression="none")

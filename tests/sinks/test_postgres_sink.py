@@ -20,6 +20,7 @@ from logflume.sinks.postgres.sink import PostgresSink
 from logflume.sinks.registry import SinkContext, build_sink
 from tests.fixtures.common import free_port
 from tests.fixtures.postgres import PASSWORD, PostgresServer
+from tests.sinks.ready import ready
 
 TODAY = datetime.now(UTC).date()
 
@@ -85,7 +86,7 @@ async def db(postgres_server: PostgresServer) -> AsyncIterator[asyncpg.Connectio
 @pytest.fixture
 async def sink(postgres_server: PostgresServer, table: str) -> AsyncIterator[PostgresSink]:
     sink = make_sink(postgres_server, table)
-    await sink.open()
+    await ready(sink)
     yield sink
     await sink.close()
 
@@ -239,7 +240,7 @@ class TestDelivery:
         cfg = parse_config(text, env={"PG_TEST_PASSWORD": PASSWORD})
         assert PASSWORD not in repr(cfg.sinks[0])
         sink = build_sink(cfg.sinks[0], SinkContext(Path("/tmp/x"), "h"))
-        await sink.open()
+        await ready(sink)
         try:
             await sink.write([make_event(1)])
         finally:
@@ -281,11 +282,11 @@ class TestPartitions:
         partition, the waiting row moves there and nothing is lost or doubled."""
         later = TODAY + timedelta(days=5)
         narrow = make_sink(postgres_server, table, partitions_max_future_days=1)
-        await narrow.open()
+        await ready(narrow)
         await narrow.write([make_event(1, later)])
         await narrow.close()
         wide = make_sink(postgres_server, table, partitions_max_future_days=7)
-        await wide.open()
+        await ready(wide)
         await wide.write([make_event(2, later), make_event(1, later)])
         await wide.close()
         rows = await db.fetch(f'SELECT event_id, tableoid::regclass::text AS part FROM "{table}" ORDER BY 1')
@@ -350,7 +351,7 @@ class TestSetup:
         """A second sink opening the same table finds it migrated and records nothing new."""
         for _ in range(2):
             sink = make_sink(postgres_server, table)
-            await sink.open()
+            await ready(sink)
             await sink.close()
         rows = await db.fetch(f'SELECT version FROM "{table}_migrations"')
         expected = [1]
@@ -363,10 +364,10 @@ class TestSetup:
 
 class TestErrors:
     async def test_wrong_password_is_fatal(self, postgres_server: PostgresServer, table: str) -> None:
-        """Authentication failure cannot be fixed by retrying."""
+        """Authentication failure cannot be fixed by retrying: preparing the sink is fatal."""
         sink = make_sink(postgres_server, table, password="wrong")
         with pytest.raises(FatalSinkError, match="28P01"):
-            await sink.write([make_event(1)])
+            await ready(sink)
         await sink.close()
 
     async def test_missing_database_is_fatal(self, postgres_server: PostgresServer, table: str) -> None:
@@ -377,7 +378,8 @@ class TestErrors:
             await sink.check()
 
     async def test_nothing_listening_is_retryable(self, table: str) -> None:
-        """Connection refused is transient: open() defers set-up, write() asks for a retry."""
+        """Connection refused is transient: open() makes a pool that connects on demand, prepare()
+        asks for a retry."""
         cfg = PostgresSinkConfig.model_validate(
             {
                 "name": "pg",
@@ -389,7 +391,7 @@ class TestErrors:
         sink = PostgresSink(cfg, SinkContext(Path("/nonexistent"), "h"))
         await sink.open()
         with pytest.raises(RetryableSinkError, match="ConnectionRefusedError"):
-            await sink.write([make_event(1)])
+            await sink.prepare()
         await sink.close()
 
     async def test_check_refuses_a_user_without_insert(
@@ -435,6 +437,7 @@ class TestTls:
             postgres_server, table, sslmode="verify-full", ssl_ca_file=str(postgres_server.ca_file)
         )
         try:
+            await ready(sink)
             await sink.write([make_event(1)])
             expected = (True, ["f00d-1"])
             assert expected == (await self.ssl_in_use(sink), await stored_ids(db, table))
@@ -445,6 +448,7 @@ class TestTls:
         """sslmode disable does not use TLS even though the server offers it."""
         sink = make_sink(postgres_server, table, sslmode="disable")
         try:
+            await ready(sink)
             await sink.write([make_event(1)])
             assert False is await self.ssl_in_use(sink)
         finally:
@@ -456,5 +460,5 @@ class TestTls:
         """A server certificate the configured CA did not sign is refused for good, not retried."""
         sink = make_sink(postgres_server, table, sslmode="verify-full", ssl_ca_file=str(other_ca))
         with pytest.raises(FatalSinkError, match="certificate verify failed"):
-            await sink.write([make_event(1)])
+            await ready(sink)
         await sink.close()

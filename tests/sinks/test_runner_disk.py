@@ -164,6 +164,7 @@ from logflume.sinks.runner import SinkRunner
 class Down:
     name = "fake"
     async def open(self): pass
+    async def prepare(self): pass
     async def write(self, events): raise RetryableSinkError("connection refused")
     async def sync(self): pass
     async def close(self): pass

@@ -95,6 +95,9 @@ class CountingSink:
             self.refuse_open = False
             raise RetryableSinkError("connection refused")
 
+    async def prepare(self) -> None:
+        pass
+
     async def write(self, events: list[Event]) -> WriteResult:
         self.calls += 1
         self.in_flight += 1

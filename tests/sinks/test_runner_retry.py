@@ -10,8 +10,8 @@ import pytest
 
 from logflume.errors import FatalSinkError, RetryableSinkError
 from logflume.events import DeadLetter, Event
+from logflume.retry import Backoff
 from logflume.sinks.base import WriteResult
-from logflume.sinks.retry import Backoff
 from logflume.sinks.runner import SinkRunner
 from tests.sinks.runner_fakes import AckLog, FakeSink, make_config, make_events, numbers
 from tests.waiting import until

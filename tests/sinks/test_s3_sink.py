@@ -22,6 +22,7 @@ from logflume.sinks.s3.config import S3SinkConfig
 from logflume.sinks.s3.sink import S3Sink
 from tests.fixtures.common import free_port
 from tests.fixtures.seaweedfs import ADMIN, READER, SeaweedServer
+from tests.sinks.ready import ready
 
 HOST = "test-host"
 
@@ -102,7 +103,7 @@ async def store(seaweed_server: SeaweedServer, bucket: str) -> AsyncIterator[Sto
 @pytest.fixture
 async def sink(seaweed_server: SeaweedServer, store: Store, bucket: str) -> AsyncIterator[S3Sink]:
     sink = make_sink(seaweed_server, bucket)
-    await sink.open()
+    await ready(sink)
     yield sink
     await sink.close()
 
@@ -149,7 +150,7 @@ class TestObjects:
     ) -> None:
         """With a 64 KiB cap, a batch becomes several objects of at most 64 KiB uncompressed."""
         sink = make_sink(seaweed_server, bucket, max_object_bytes="64KiB")
-        await sink.open()
+        await ready(sink)
         events = [make_event(n, padding="x" * 200) for n in range(2000)]
         await sink.write(events)
         await sink.close()
@@ -167,7 +168,7 @@ class TestObjects:
         sink = make_sink(
             seaweed_server, bucket, multipart_threshold="5MiB", part_size="5MiB", max_object_bytes="64MiB"
         )
-        await sink.open()
+        await ready(sink)
         # Random hex barely compresses, so ~24 MB of it gives a gzip object of about 12 MB.
         events = [make_event(n, payload=os.urandom(1000).hex()) for n in range(12_000)]
         await sink.write(events)
@@ -192,7 +193,7 @@ class TestObjects:
         cfg = parse_config(text, env={"S3_TEST_KEY": ADMIN[0], "S3_TEST_SECRET": ADMIN[1]})
         assert ADMIN[1] not in repr(cfg.sinks[0])
         sink = build_sink(cfg.sinks[0], SinkContext(Path("/tmp/x"), HOST))
-        await sink.open()
+        await ready(sink)
         try:
             await sink.write([make_event(1)])
         finally:
@@ -206,14 +207,14 @@ class TestBucket:
         """A bucket that does not exist cannot be written to: no retrying."""
         sink = make_sink(seaweed_server, f"missing-{uuid.uuid4().hex[:8]}")
         with pytest.raises(FatalSinkError, match="404"):
-            await sink.open()
+            await ready(sink)
         await sink.close()
 
     async def test_create_bucket_makes_a_missing_bucket(self, seaweed_server: SeaweedServer) -> None:
-        """With create_bucket, open() creates the bucket and writes go through."""
+        """With create_bucket, prepare() creates the bucket and writes go through."""
         name = f"created-{uuid.uuid4().hex[:8]}"
         sink = make_sink(seaweed_server, name, create_bucket=True)
-        await sink.open()
+        await ready(sink)
         await sink.write([make_event(1)])
         await sink.close()
         session = aioboto3.Session(
@@ -236,7 +237,7 @@ class TestErrors:
     ) -> None:
         """Credentials that may only read fail check() and write() with AccessDenied, not a retry."""
         sink = make_sink(seaweed_server, bucket, access_key_id=READER[0], secret_access_key=READER[1])
-        await sink.open()
+        await ready(sink)
         with pytest.raises(FatalSinkError, match="AccessDenied"):
             await sink.check()
         with pytest.raises(FatalSinkError, match="AccessDenied"):
@@ -249,11 +250,12 @@ class TestErrors:
         """A bad signature is refused for good."""
         sink = make_sink(seaweed_server, bucket, secret_access_key="wrong")
         with pytest.raises(FatalSinkError):
-            await sink.open()
+            await ready(sink)
         await sink.close()
 
     async def test_nothing_listening_is_retryable(self, bucket: str) -> None:
-        """Connection refused is transient: open() defers set-up, write() asks for a retry."""
+        """Connection refused is transient: open() makes a client, prepare() and write() ask for a
+        retry."""
         cfg = S3SinkConfig.model_validate(
             {
                 "name": "s3",
@@ -268,6 +270,8 @@ class TestErrors:
         )
         sink = S3Sink(cfg, SinkContext(Path("/nonexistent"), HOST))
         await sink.open()
+        with pytest.raises(RetryableSinkError, match="EndpointConnectionError"):
+            await sink.prepare()
         with pytest.raises(RetryableSinkError, match="EndpointConnectionError"):
             await sink.write([make_event(1)])
         await sink.close()

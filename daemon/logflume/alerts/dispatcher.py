@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from logflume.alerts.channels import Channel, build_channel
 from logflume.alerts.config import AlertsConfig, ChannelConfig
-from logflume.errors import AlertError, FatalAlertError
+from logflume.errors import AlertError
 from logflume.events import Event
-from logflume.sinks.retry import Backoff
+from logflume.retry import Backoff, Outcome, outcome_of
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +135,10 @@ class AlertDispatcher:
             try:
                 async with asyncio.timeout(config.timeout):
                     await lane.channel.send(alert)
-            except FatalAlertError as exc:
-                reason = str(exc)
-                break
             except AlertError as exc:
                 reason = str(exc)
+                if outcome_of(exc) is Outcome.FATAL:
+                    break
             except TimeoutError:
                 reason = f"{lane.name}: no answer within {config.timeout:g}s"
             else:

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from logflume.errors import EXIT_FAILURE, EXIT_OK
+from logflume.errors import EXIT_FAILURE, EXIT_OK, ConfigError
 
 GENERATED_NAME = "llm_proxy.log"
 
@@ -31,16 +31,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = loaded.config
     setup_logging(config.log.level, config.log.format, dict(config.log.levels))
     log_warnings(loaded, args.config)
-    return asyncio.run(run_daemon(config, args.config))
+    try:
+        return asyncio.run(run_daemon(config, args.config))
+    except ConfigError as exc:
+        exc.file = exc.file or args.config or "<embedded default>"  # a build refused it: say which file
+        raise
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from logflume.cli.config import load_config_arg
+    from logflume.cli.config import build_issues, load_config_arg
     from logflume.cli.main import print_warnings
 
     loaded = load_config_arg(args.config)
     config = loaded.config
     name = args.config or "<embedded default>"
+    issues = build_issues(config)
+    if issues:
+        raise ConfigError(issues, name, warnings=loaded.warnings)
     print_warnings(name, loaded.warnings)
     print(f"{name}: valid ({len(config.sources)} sources, {len(config.sinks)} sinks)")
     return EXIT_OK

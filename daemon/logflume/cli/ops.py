@@ -25,11 +25,15 @@ def check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from logflume.cli.config import load_config_arg
-    from logflume.ops.check import run_checks
+    from logflume.cli.config import build_issues, load_config_arg
+    from logflume.ops.check import CheckResult, run_checks
 
     config = load_config_arg(args.config).config
-    results = asyncio.run(
+    # Built as `run` builds it: a geo database or lookup table it cannot open fails here too.
+    issues = build_issues(config)
+    built = "; ".join(map(str, issues)) or "parse steps, stages and sinks built as run builds them"
+    results = [CheckResult("pipeline", not issues, built)]
+    results += asyncio.run(
         run_checks(config.state_dir, list(config.sources), list(config.sinks), args.timeout)
     )
     for result in results:

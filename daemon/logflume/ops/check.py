@@ -1,24 +1,25 @@
 """``logflume check``: can this config run here? Sources readable, state dir writable, sinks reachable.
 
 Each sink is built exactly as the daemon builds it and asked to :meth:`~logflume.sinks.base.Sink.check`
-itself (connectivity, auth, write permission) without writing events.
+itself (connectivity, auth, write permission) without writing events. Nothing is left behind:
+directories that do not exist yet are not created, a writable place is probed with a file that is
+removed at once (:func:`logflume.fsutil.probe_directory`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from logflume.fsutil import probe_directory
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.registry import SinkContext, build_sink
 from logflume.sources.config import SourceConfig
-from logflume.sources.discovery import expand
+from logflume.sources.discovery import expand, glob_directory
 
 
 @dataclass(frozen=True)
@@ -31,17 +32,6 @@ class CheckResult:
 
     def __str__(self) -> str:
         return f"{'ok  ' if self.ok else 'FAIL'}  {self.item}: {self.detail}"
-
-
-def _fixed_directory(pattern: str) -> Path:
-    """The directory part of a glob before its first wildcard (the directory a new file would appear in)."""
-    parts = Path(os.path.abspath(pattern)).parts
-    fixed: list[str] = []
-    for part in parts[:-1]:
-        if glob.has_magic(part):
-            break
-        fixed.append(part)
-    return Path(*fixed) if fixed else Path("/")
 
 
 def _unreadable(paths: list[str]) -> list[str]:
@@ -71,7 +61,7 @@ def check_source(config: SourceConfig) -> list[CheckResult]:
             else:
                 results.append(CheckResult(item, True, f"{len(matches)} files match, all readable"))
             continue
-        directory = _fixed_directory(pattern)
+        directory = glob_directory(pattern)
         if directory.is_dir():
             results.append(CheckResult(item, True, f"no file matches yet; directory {directory} exists"))
         else:
@@ -82,19 +72,14 @@ def check_source(config: SourceConfig) -> list[CheckResult]:
 
 
 def check_state_dir(state_dir: Path) -> CheckResult:
-    """The state directory is writable, or can be created."""
+    """The state directory is writable, or can be created (it is not created here)."""
     item = f"state_dir {state_dir}"
-    existing = state_dir
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return CheckResult(item, False, f"{existing} is not a directory")
-    probe = existing / f".logflume-check-{os.getpid()}"
     try:
-        probe.write_bytes(b"")
-        probe.unlink()
+        existing = probe_directory(state_dir)
+    except NotADirectoryError as exc:
+        return CheckResult(item, False, f"{exc.filename} is not a directory")
     except OSError as exc:
-        return CheckResult(item, False, f"cannot write in {existing}: {exc.strerror}")
+        return CheckResult(item, False, f"cannot write in {exc.filename or state_dir}: {exc.strerror}")
     return CheckResult(item, True, "writable" if existing == state_dir else f"will be created in {existing}")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from logflume.ops.view import DaemonView
 from logflume.sinks.runner import SinkRunner
+from logflume.sources.notices import MISSING, WAITING
 
 # A loop that woke this late from a short sleep is too busy (or was blocked) to be called healthy.
 MAX_LOOP_LAG = 5.0
@@ -55,54 +56,114 @@ def liveness(view: DaemonView, monitor: LoopMonitor) -> tuple[bool, dict[str, An
     return not problems, body
 
 
-def sink_state(runner: SinkRunner) -> tuple[bool, dict[str, Any]]:
-    """A sink is ready when it writes fine, or its backend is down but a disk buffer takes the
-    events and has room left (the pipeline keeps moving); otherwise it holds up every source."""
+# Readiness levels (``status`` of /readyz; ``logflume_ready_state``).
+READY = "ready"  # everything works
+DEGRADED = "degraded"  # running and losing nothing, but something needs a look (200)
+NOT_READY = "not ready"  # cannot make progress, or is starting/stopping (503)
+READY_STATES = (READY, DEGRADED, NOT_READY)
+
+# Sink states (``logflume_sink_state``).
+SINK_OK = "ok"  # the last write (or set-up) worked
+SINK_BUFFERING = "buffering"  # the backend fails; its events go to a disk buffer with room left
+SINK_UNREACHABLE = "unreachable"  # the backend fails and the events can only wait in memory
+SINK_BLOCKED = "blocked"  # the disk buffer is full (when_full: block) or its disk refuses writes
+SINK_STATES = (SINK_OK, SINK_BUFFERING, SINK_UNREACHABLE, SINK_BLOCKED)
+
+
+def sink_state(runner: SinkRunner) -> str:
+    """How one sink is doing (see SINK_STATES); only ``ok`` and ``buffering`` keep the pipeline moving."""
+    faults = runner.disk_faults
+    if runner.stats.blocked or (runner.spilling and faults is not None and faults.failing):
+        return SINK_BLOCKED
+    if runner.healthy:
+        return SINK_OK
+    return SINK_BUFFERING if runner.buffer_type == "disk" else SINK_UNREACHABLE
+
+
+def _sink_info(runner: SinkRunner, state: str) -> dict[str, Any]:
     stats = runner.stats
-    info: dict[str, Any] = {"buffer": runner.buffer_type, "memory_events": stats.memory_events}
+    info: dict[str, Any] = {"status": state, "buffer": runner.buffer_type}
+    info["memory_events"] = stats.memory_events
     if runner.buffer_type == "disk":
         info["disk_bytes"] = stats.disk_bytes
-    if runner.healthy:
-        info["status"] = "ok"
-        return True, info
-    info["error"] = stats.last_error
-    limit = runner.config.buffer.max_disk_bytes
-    if runner.buffer_type == "disk" and not stats.blocked and stats.disk_bytes < limit:
-        info["status"] = "buffering"
-        return True, info
-    info["status"] = "unreachable"
-    return False, info
+    if state != SINK_OK:
+        info["error"] = stats.last_error
+    return info
 
 
 def readiness(view: DaemonView) -> tuple[bool, dict[str, Any]]:
-    """Ready: started, not stopping, no internal task dead, every source following its files, every
-    sink writing or buffering."""
+    """Ready, degraded or not ready (False), with every reason.
+
+    Not ready (503): starting or stopping, an internal task died, a sink can take no more events
+    (its backend is down and it has only memory, or its disk buffer is full or refused), dead
+    letters wait for the disk, or no source can ever follow a file (every source's globs lie in a
+    directory that does not exist). Degraded (200): a sink buffers to disk while its backend is
+    down, a source follows no file yet or some of its files cannot be read, or checkpoints cannot
+    be saved; nothing is lost yet, but an operator should look.
+    """
     problems = task_problems(view)
+    degraded: list[str] = []
     if view.stopping:
         problems.append("shutting down")
     elif not view.ready:
         problems.append("starting")
-    sources: dict[str, Any] = {}
-    for name, source in view.sources.items():
-        running = view.source_running(name)
-        sources[name] = {"running": running, "files_open": source.stats.files_open}
-        if not running and not view.stopping:
-            problems.append(f"source {name} is not running")
+    sources, no_source_can_follow = _sources(view, problems, degraded)
+    if no_source_can_follow:
+        problems.append("no source follows any file, and none can: their log directories do not exist")
     sinks: dict[str, Any] = {}
     for runner in view.all_runners():
-        ok, info = sink_state(runner)
-        sinks[runner.name] = info
-        if not ok:
-            why = f"its {runner.buffer_type} buffer cannot take more: {info.get('error')}"
+        state = sink_state(runner)
+        sinks[runner.name] = info = _sink_info(runner, state)
+        if state == SINK_BUFFERING:
+            degraded.append(f"sink {runner.name} buffers to disk: {info['error']}")
+        elif state == SINK_UNREACHABLE:
+            why = f"its {runner.buffer_type} buffer cannot take more: {info['error']}"
             problems.append(f"sink {runner.name} is unreachable and {why}")
-    body: dict[str, Any] = {
-        "status": "ready" if not problems else "not ready",
-        "sources": sources,
-        "sinks": sinks,
-    }
+        elif state == SINK_BLOCKED:
+            problems.append(f"sink {runner.name} is blocked: its disk buffer is full or cannot be written")
+    if view.dead_letters.held:
+        problems.append(f"{view.dead_letters.held} dead letters wait for the disk to take them")
+    for kind, name, faults in view.write_faults():
+        if kind == "checkpoint" and faults.failing:
+            degraded.append(f"checkpoints of source {name} cannot be saved")
+    status = NOT_READY if problems else DEGRADED if degraded else READY
+    body: dict[str, Any] = {"status": status, "sources": sources, "sinks": sinks}
     if problems:
         body["problems"] = problems
+    if degraded:
+        body["degraded"] = degraded
     return not problems, body
+
+
+def ready_state(view: DaemonView) -> str:
+    """The ``status`` :func:`readiness` reports."""
+    return str(readiness(view)[1]["status"])
+
+
+def _sources(view: DaemonView, problems: list[str], degraded: list[str]) -> tuple[dict[str, Any], bool]:
+    """Each source's entry; True when no source follows a file and none can (directories missing)."""
+    sources: dict[str, Any] = {}
+    states = []
+    for name, source in view.sources.items():
+        running = view.source_running(name)
+        state = source.notices.state
+        states.append(state)
+        entry: dict[str, Any] = {"running": running, "state": state, "files_open": source.stats.files_open}
+        sources[name] = entry
+        if not running and not view.stopping:
+            problems.append(f"source {name} is not running")
+        if state == WAITING:
+            globs = ", ".join(source.config.include)
+            degraded.append(f"source {name} follows no file yet: nothing matches {globs}")
+        elif state == MISSING:
+            entry["missing_directories"] = source.notices.missing
+            missing = ", ".join(source.notices.missing)
+            degraded.append(f"source {name} follows no file: {missing} does not exist")
+        if source.unreadable:
+            entry["unreadable"] = sorted(source.unreadable)
+            degraded.append(f"source {name} cannot read {len(source.unreadable)} files")
+    none_can = bool(states) and all(state == MISSING for state in states)
+    return sources, none_can
 
 
 class ProgressMonitor:

@@ -1,8 +1,13 @@
 """Prometheus metrics: a collector that reads the daemon's own counters when scraped.
 
-Nothing on the hot path calls a metrics library: the daemon keeps plain integer counters per
-chunk or batch (:mod:`logflume.ops.view`), sinks keep theirs (:class:`~logflume.sinks.stats.SinkStats`),
+Nothing on the hot path calls a metrics library: sources and stages keep plain integer counts
+and report them through one contract (:mod:`logflume.telemetry`, gathered by
+:mod:`logflume.ops.components`), sinks keep theirs (:class:`~logflume.sinks.stats.SinkStats`),
 and :class:`DaemonCollector` turns them into metric families at scrape time, on the event loop.
+
+Labels: a family about one kind of component names it by that kind (``source``, ``stage``,
+``sink``; alerts ``rule`` and ``channel``); ``*_errors_total`` families carry ``error_type`` from a
+fixed set; state gauges are one series per possible state, 1 for the current one.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from logflume import __version__
+from logflume.ops.components import families, source_counts, stage_counts
+from logflume.ops.health import READY_STATES, SINK_STATES, ready_state, sink_state
 from logflume.ops.view import DaemonView
 from logflume.sinks.runner import SinkRunner
 from logflume.sinks.stats import SinkStats
+from logflume.sources.notices import STATES as SOURCE_STATES
 
 # Seconds per sink write: local files take milliseconds, a bulk request to a busy cluster seconds.
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -82,6 +90,15 @@ class DaemonCollector(Collector):
         info = GaugeMetricFamily("logflume_build_info", "Version of the running daemon.", labels=["version"])
         info.add_metric([__version__], 1)
         yield info
+        ready = GaugeMetricFamily(
+            "logflume_ready_state",
+            "1 for what /readyz says: ready, degraded (working, nothing lost, but look) or not_ready.",
+            labels=["state"],
+        )
+        current = ready_state(view)
+        for value in READY_STATES:
+            ready.add_metric([value.replace(" ", "_")], 1.0 if current == value else 0.0)
+        yield ready
         queue = view.queue
         yield GaugeMetricFamily(
             "logflume_pipeline_queue_chunks", "Read chunks waiting for the processor.", value=queue.qsize()
@@ -139,25 +156,16 @@ class DaemonCollector(Collector):
 
     def _sources(self) -> Iterator[Metric]:
         view = self.view
+        yield from families("source", source_counts(view))
         label = ["source"]
-        chunks = CounterMetricFamily("logflume_source_chunks", "Chunks of whole lines read.", labels=label)
-        nbytes = CounterMetricFamily("logflume_source_bytes_read", "Bytes of whole lines read.", labels=label)
-        events = CounterMetricFamily(
-            "logflume_source_events_read", "Events parsed from the lines read.", labels=label
-        )
-        dead = CounterMetricFamily(
-            "logflume_source_events_dead_lettered",
-            "Lines that could not become events (invalid, too long).",
-            labels=label,
-        )
-        for name, counters in sorted(view.source_stats.items()):
-            chunks.add_metric([name], counters.chunks)
-            nbytes.add_metric([name], counters.bytes)
-            events.add_metric([name], counters.events)
-            dead.add_metric([name], counters.dead_letters)
-        yield from (chunks, nbytes, events, dead)
         files_open = GaugeMetricFamily(
             "logflume_source_files_open", "Files followed right now.", labels=label
+        )
+        state = GaugeMetricFamily(
+            "logflume_source_state",
+            "1 for the source's state: following (a file matches), waiting (nothing matches yet), "
+            "missing (nothing matches and a glob's directory does not exist), starting.",
+            labels=["source", "state"],
         )
         unreadable = GaugeMetricFamily(
             "logflume_source_files_unreadable",
@@ -179,71 +187,35 @@ class DaemonCollector(Collector):
             "Seconds since the source's saved checkpoint last matched its acknowledged offsets.",
             labels=label,
         )
+        offset_labels = ["source", "file"]
         offset = GaugeMetricFamily(
-            "logflume_file_read_offset_bytes", "Bytes of the file read so far.", labels=["source", "file"]
+            "logflume_file_read_offset_bytes",
+            "Bytes of the file read so far; one series per file being read at its path, gone once "
+            "the file is finished, deleted or rotated away.",
+            labels=offset_labels,
         )
         lag = GaugeMetricFamily(
-            "logflume_file_lag_bytes", "Bytes of the file not read yet.", labels=["source", "file"]
+            "logflume_file_lag_bytes", "Bytes of the file not read yet (same series).", labels=offset_labels
         )
         now = time.time()
         for name, source in sorted(view.sources.items()):
             files_open.add_metric([name], source.stats.files_open)
+            for value in SOURCE_STATES:
+                state.add_metric([name, value], 1.0 if source.notices.state == value else 0.0)
             unreadable.add_metric([name], len(source.unreadable))
             open_errors.add_metric([name], source.stats.open_errors)
             in_flight.add_metric([name], source.in_flight())
             saved = view.checkpoint_times.get(name)
             if saved is not None:
                 age.add_metric([name], max(0.0, now - saved))
-            for state in source.files.values():
-                if state.active:
-                    offset.add_metric([name, state.path], state.read_offset)
+            for live in source.live_files():
+                offset.add_metric([name, live.path], live.read_offset)
             for path, behind in sorted(source.lag_bytes().items()):
                 lag.add_metric([name, path], behind)
-        yield from (files_open, unreadable, open_errors, in_flight, age, offset, lag)
+        yield from (files_open, state, unreadable, open_errors, in_flight, age, offset, lag)
 
     def _stages(self) -> Iterator[Metric]:
-        label = ["stage"]
-        families = {
-            "events_in": CounterMetricFamily(
-                "logflume_stage_events_in", "Events into the stage.", labels=label
-            ),
-            "events_out": CounterMetricFamily(
-                "logflume_stage_events_out", "Events out of the stage.", labels=label
-            ),
-            "dropped": CounterMetricFamily(
-                "logflume_stage_events_dropped",
-                "Events the stage dropped (filtered, sampled out, invalid).",
-                labels=label,
-            ),
-            "routed": CounterMetricFamily(
-                "logflume_stage_events_routed", "Events the stage routed to named sinks only.", labels=label
-            ),
-            "dead_letters": CounterMetricFamily(
-                "logflume_stage_events_dead_lettered",
-                "Inputs the stage sent to the dead-letter file.",
-                labels=label,
-            ),
-            "failed_batches": CounterMetricFamily(
-                "logflume_stage_batch_failures",
-                "Batches the stage raised on; it was then run event by event, and the events it "
-                "still raised on were dead-lettered.",
-                labels=label,
-            ),
-        }
-        for name, counters in self.view.stage_stats.items():
-            for key, family in families.items():
-                family.add_metric([name], getattr(counters, key))
-        yield from families.values()
-        # Counters particular to a stage (e.g. the windows each detector took in, by outcome).
-        own: dict[str, CounterMetricFamily] = {}
-        for metric in self.view.stage_telemetry():
-            if metric.name not in own:
-                own[metric.name] = CounterMetricFamily(
-                    f"logflume_{metric.name}", metric.help, labels=list(metric.labels)
-                )
-            for labels, value in sorted(metric.values.items()):
-                own[metric.name].add_metric(list(labels), value)
-        yield from own.values()
+        yield from families("stage", stage_counts(self.view))
 
     def _sinks(self) -> Iterator[Metric]:
         label = ["sink"]
@@ -281,6 +253,18 @@ class DaemonCollector(Collector):
         healthy = GaugeMetricFamily(
             "logflume_sink_healthy", "0 from a failed write until the next success.", labels=label
         )
+        state = GaugeMetricFamily(
+            "logflume_sink_state",
+            "1 for the sink's state: ok, buffering (backend failing, disk buffer taking events), "
+            "unreachable (backend failing, memory buffer only), blocked (disk buffer full or refused).",
+            labels=["sink", "state"],
+        )
+        errors = CounterMetricFamily(
+            "logflume_sink_errors",
+            "Errors of a sink, by type: request_failed (retried), delivery_failed (refused for good), "
+            "encoder_failed (an event the disk buffer cannot encode).",
+            labels=["sink", "error_type"],
+        )
         runners = self.view.all_runners()
         for runner in runners:
             stats = runner.stats
@@ -297,11 +281,16 @@ class DaemonCollector(Collector):
             fill.add_metric([name], fill_ratio(runner))
             blocked.add_metric([name], 1.0 if stats.blocked else 0.0)
             healthy.add_metric([name], 1.0 if runner.healthy else 0.0)
+            current = sink_state(runner)
+            for value in SINK_STATES:
+                state.add_metric([name, value], 1.0 if current == value else 0.0)
+            for error_type, occurrences in sorted(stats.errors().items()):
+                errors.add_metric([name, error_type], occurrences)
         names = {runner.name for runner in runners}
         for gone in set(self._histograms) - names:
             del self._histograms[gone]
         yield from families.values()
-        yield from (latency, buffered_events, buffered_bytes, fill, blocked, healthy)
+        yield from (latency, buffered_events, buffered_bytes, fill, blocked, healthy, state, errors)
 
     def _histogram(self, runner: SinkRunner) -> _Histogram:
         histogram = self._histograms.get(runner.name)

@@ -16,34 +16,25 @@ from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.deadletter import DeadLetterFile
 from logflume.events import RawChunk
 from logflume.fsutil import WriteFaults
-from logflume.pipeline.stage import StageMetric
+from logflume.pipeline.parse import Parser
+from logflume.pipeline.stage import Stage
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.tail import FileSource
+from logflume.telemetry import STAGE_FAILED, Count, count
 
 
 @dataclass
 class PipelineStats:
-    """Totals of the processor (only grow, except ``last_progress``)."""
+    """Totals of the processor (only grow, except ``last_progress``): chunks it handled and events
+    it handed to the sinks (what sources and stages count is theirs, :mod:`logflume.telemetry`)."""
 
     chunks: int = 0
-    events_in: int = 0
     events_out: int = 0
-    dead_letters: int = 0
     reloads: int = 0
     reload_failures: int = 0
     task_failures: dict[str, int] = field(default_factory=dict)  # by task name
     alerts_fired: dict[str, int] = field(default_factory=dict)  # by rule
     last_progress: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class SourceCounters:
-    """What one source fed the pipeline: chunks and bytes read, events parsed, lines dead-lettered."""
-
-    chunks: int = 0
-    bytes: int = 0
-    events: int = 0
-    dead_letters: int = 0
 
 
 @dataclass
@@ -59,6 +50,18 @@ class StageCounters:
     # Batches the stage raised on (then run event by event; what still raised is in dead_letters).
     failed_batches: int = 0
 
+    def telemetry(self) -> list[Count]:
+        """The counts every stage has; a stage's dead letters are the events it raised on."""
+        return [
+            count("events_in", self.events_in),
+            count("events_out", self.events_out),
+            count("events_dropped", self.dropped),
+            count("events_routed", self.routed),
+            count("events_dead_lettered", self.dead_letters),
+            count("batch_failures", self.failed_batches),
+            count("errors", self.dead_letters, error_type=STAGE_FAILED),
+        ]
+
 
 class DaemonView(Protocol):
     """The running daemon as ops sees it (read-only; ``app.Daemon`` implements it)."""
@@ -67,10 +70,15 @@ class DaemonView(Protocol):
     def stats(self) -> PipelineStats: ...
 
     @property
-    def source_stats(self) -> Mapping[str, SourceCounters]: ...
+    def parsers(self) -> Mapping[str, Parser]:
+        """The parser of each source (each counts what it parsed)."""
 
     @property
-    def stage_stats(self) -> Mapping[str, StageCounters]: ...
+    def stage_stats(self) -> Mapping[str, StageCounters]:
+        """The counts every stage after parse has, by stage name (kept by the processor)."""
+
+    def stages(self) -> Sequence[Stage]:
+        """The stages after parse, in order (those that count more implement Reporting)."""
 
     @property
     def sources(self) -> Mapping[str, FileSource]: ...
@@ -108,6 +116,3 @@ class DaemonView(Protocol):
 
     def write_faults(self) -> Sequence[tuple[str, str, WriteFaults]]:
         """(kind, name, failures) of every writer of local state (checkpoints, dead letters, …)."""
-
-    def stage_telemetry(self) -> Sequence[StageMetric]:
-        """The counter families stages keep beyond events in and out (e.g. detector windows)."""

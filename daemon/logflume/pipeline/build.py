@@ -8,12 +8,22 @@ from logflume.pipeline.audit import AuditVerifier
 from logflume.pipeline.config import PipelineConfig
 from logflume.pipeline.enrich import Enricher, build_enrichments
 from logflume.pipeline.filter.stage import FilterStage
+from logflume.pipeline.mapping import MappingConfig, build_mapper
 from logflume.pipeline.normalise import Normaliser
+from logflume.pipeline.parse import Parser, ParseStats
 from logflume.pipeline.redact import Redactor
 from logflume.pipeline.sample import Sampler
 from logflume.pipeline.stage import Chain, PassThrough, Stage
 
 STAGE_ORDER = ("audit", "normalise", "redact", "enrich", "filter", "sample", "aggregate", "anomaly")
+
+
+def build_parser(
+    preset: str | None, mapping: MappingConfig | None, on_invalid: str, stats: ParseStats | None = None
+) -> Parser:
+    """The parse step of one source (its preset and mapping compiled); ``stats``: counts that carry
+    on from the parser this one replaces."""
+    return Parser(on_invalid == "wrap", build_mapper(preset, mapping), stats)
 
 
 def build_chain(config: PipelineConfig, state_dir: Path) -> Chain:

@@ -18,6 +18,7 @@ from logflume import eventtime
 from logflume.events import META_KEY, Batch, Event
 from logflume.models import StrictModel
 from logflume.pipeline.paths import MISSING, check_path, make_getter, make_popper, make_setter
+from logflume.telemetry import CONVERSION_FAILED, Count, count
 
 TIMESTAMP_FIELD = "@timestamp"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -74,7 +75,7 @@ class NormaliseConfig(StrictModel):
 
 @dataclass
 class NormaliseStats:
-    bad_timestamps: int = 0
+    bad_timestamps: int = 0  # events whose time fields held no time (on_bad_timestamp applied)
 
 
 def _level_table(extra: Mapping[str, str]) -> dict[Any, str]:
@@ -103,6 +104,9 @@ class Normaliser:
         self.levels = _level_table(config.levels)
         self.canonical = frozenset(LEVELS)
         self.stats = NormaliseStats()
+
+    def telemetry(self) -> list[Count]:
+        return [count("errors", self.stats.bad_timestamps, error_type=CONVERSION_FAILED)]
 
     def __call__(self, batch: Batch, now: float) -> Batch:
         if self.renames:

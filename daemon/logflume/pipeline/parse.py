@@ -18,15 +18,47 @@ import orjson
 from logflume.errors import MappingError
 from logflume.events import META_KEY, DeadLetter, Event, RawChunk
 from logflume.pipeline.mapping import Mapper
+from logflume.telemetry import CONVERSION_FAILED, PARSER_FAILED, Count, count
 
 
 @dataclass
 class ParseStats:
+    """What one source's parser saw: the one place these are counted (stage and source metrics
+    both read them)."""
+
     lines: int = 0
     events: int = 0
     blank: int = 0
     invalid: int = 0
     mapping_errors: int = 0
+
+    def telemetry(self) -> list[Count]:
+        """As the ``parse`` stage (summed over the sources' parsers)."""
+        dead = self.invalid + self.mapping_errors
+        return [
+            count("events_in", self.lines - self.blank),
+            count("events_out", self.events),
+            count("events_dropped", 0),
+            count("events_routed", 0),
+            count("events_dead_lettered", dead),
+            count("batch_failures", 0),
+            count("blank_lines", self.blank),
+            *self.errors(),
+        ]
+
+    def source_telemetry(self) -> list[Count]:
+        """As part of its source's counts."""
+        return [
+            count("events_read", self.events),
+            count("events_dead_lettered", self.invalid + self.mapping_errors),
+            *self.errors(),
+        ]
+
+    def errors(self) -> list[Count]:
+        return [
+            count("errors", self.invalid, error_type=PARSER_FAILED),
+            count("errors", self.mapping_errors, error_type=CONVERSION_FAILED),
+        ]
 
 
 def failure_reason(line: bytes, error: Exception | None) -> str:
@@ -56,11 +88,14 @@ class Parser:
 
     name = "parse"
 
-    def __init__(self, wrap_invalid: bool = False, mapper: Mapper | None = None) -> None:
+    def __init__(
+        self, wrap_invalid: bool = False, mapper: Mapper | None = None, stats: ParseStats | None = None
+    ) -> None:
         # wrap_invalid: a non-JSON line becomes {"message": <line>} instead of a dead letter.
         self.wrap_invalid = wrap_invalid
         self.mapper = mapper
-        self.stats = ParseStats()
+        # Given: the counts of the parser this one replaces (a reload), which carry on.
+        self.stats = stats if stats is not None else ParseStats()
 
     def __call__(self, chunk: RawChunk, now: float) -> tuple[list[Event], list[DeadLetter]]:
         loads = orjson.loads

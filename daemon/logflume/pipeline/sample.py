@@ -19,6 +19,7 @@ from logflume.models import StrictModel
 from logflume.pipeline.labels import text
 from logflume.pipeline.normalise import LEVELS
 from logflume.pipeline.paths import MISSING, check_path, make_getter
+from logflume.telemetry import Count, count
 
 
 class SampleConfig(StrictModel):
@@ -69,6 +70,9 @@ class Sampler:
         self.keys = [make_getter(path) for path in config.key_fields]
         self.salt = config.salt.encode()
         self.dropped: Counter[str] = Counter()
+
+    def telemetry(self) -> list[Count]:
+        return [count("sampled_out", n, level=level) for level, n in sorted(self.dropped.items())]
 
     def keep(self, event: Event) -> bool:
         """Whether ``event`` is kept (counts it as dropped when not)."""

@@ -10,8 +10,7 @@ time from ``now`` so tests and replays control it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Protocol
 
 from logflume.events import Batch
@@ -25,19 +24,6 @@ class Stage(Protocol):
     def __call__(self, batch: Batch, now: float) -> Batch:
         """Transform ``batch``; ``now`` is the wall-clock time (epoch seconds) of this call."""
 
-
-@dataclass(frozen=True)
-class StageMetric:
-    """A counter family a stage keeps beyond the events in and out every stage has.
-
-    Stages that keep some offer them from a ``telemetry()`` method; the daemon exports each as the
-    Prometheus counter ``logflume_<name>`` at scrape time, so the stage only adds integers.
-    """
-
-    name: str
-    help: str
-    labels: tuple[str, ...]
-    values: Mapping[tuple[str, ...], int]
 
 
 class Chain:

@@ -1,13 +1,21 @@
 """The sink protocol: what a backend implements. Everything else is the runner's job.
 
-A sink only *classifies* outcomes (Vector's model). ``write`` either
+Lifecycle (owned by :mod:`logflume.sinks.lifecycle`, the same for every backend): ``open``
+connects, ``prepare`` creates what writes need (tables, partitions, an index template, the
+bucket). Both raise :class:`~logflume.errors.RetryableSinkError` while the backend is down (the
+runner defers and tries again before the next write) and :class:`~logflume.errors.FatalSinkError`
+when it cannot work as configured. A sink never swallows these to look healthy.
+
+A sink only *classifies* outcomes (Vector's model, see :mod:`logflume.retry`). ``write`` either
 
 * returns a :class:`WriteResult` — ``retry`` lists events that failed transiently and should be
   sent again (e.g. bulk items answered 429), ``rejected`` lists events the backend refused for
   good with its reason (they go to the dead-letter file); everything else was accepted; or
 * raises :class:`~logflume.errors.RetryableSinkError` when the whole request failed transiently
-  (connection refused, timeout, 5xx), or :class:`~logflume.errors.FatalSinkError` when it cannot
-  succeed as configured (auth refused, unknown index settings).
+  (connection refused, timeout, 5xx), :class:`~logflume.errors.SinkSetupLostError` when what
+  ``prepare`` made is gone (a dropped table, a deleted bucket: the runner prepares again, then
+  retries), or :class:`~logflume.errors.FatalSinkError` when it cannot succeed as configured (auth
+  refused, unknown index settings).
 
 Backoff, jitter, attempt limits, batching and buffering live in :mod:`logflume.sinks.runner`,
 shared by every sink.
@@ -38,7 +46,11 @@ class Sink(Protocol):
     name: str
 
     async def open(self) -> None:
-        """Connect and prepare (create tables, templates, buckets). May raise SinkError."""
+        """Create clients and connect. Raises RetryableSinkError or FatalSinkError."""
+
+    async def prepare(self) -> None:
+        """Create what writes need (tables, templates, buckets); called after ``open``, and again
+        after a write raised SinkSetupLostError. Raises RetryableSinkError or FatalSinkError."""
 
     async def write(self, events: list[Event]) -> WriteResult:
         """Deliver ``events``; return only once the backend holds what it reports accepted."""
@@ -47,7 +59,8 @@ class Sink(Protocol):
         """Make everything accepted so far durable; called before checkpoints are written."""
 
     async def close(self) -> None:
-        """Release connections and files; must be safe to call after a failed ``open``."""
+        """Release connections and files; must be safe to call after a failed ``open``; ``open``
+        may be called again afterwards."""
 
     async def check(self) -> str:
         """Probe connectivity, auth and write permission without writing events; return a

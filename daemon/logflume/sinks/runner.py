@@ -39,12 +39,12 @@ from typing import Any
 from logflume.errors import RetryableSinkError
 from logflume.events import Ack, DeadLetter, Event
 from logflume.fsutil import WriteFaults
+from logflume.retry import Backoff
 from logflume.sinks.acks import AckSequencer
 from logflume.sinks.base import Sink
 from logflume.sinks.buffer import Item, MemoryBuffer, Signal, estimate_bytes
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.disk_buffer import DiskBuffer, ReadBatch, encode_record
-from logflume.sinks.retry import Backoff
 from logflume.sinks.stats import SinkStats
 from logflume.sinks.writer import DeadLetterFn, Writer, dead_letter_for
 
@@ -196,6 +196,11 @@ class SinkRunner:
     def disk_faults(self) -> WriteFaults | None:
         """Failed writes to the disk buffer (None without one)."""
         return self._disk.faults if self._disk is not None else None
+
+    @property
+    def spilling(self) -> bool:
+        """True while events go to the disk buffer (the backend failed, or memory stayed full)."""
+        return self._spilling
 
     @property
     def healthy(self) -> bool:
@@ -368,6 +373,7 @@ class SinkRunner:
         try:
             records, good, bad = await asyncio.to_thread(_encode, items)
             for item, exc in bad:
+                self.stats.encode_failures += len(item.events)
                 self._writer.reject(item.events, f"cannot encode for the disk buffer: {exc}")
                 settled.append(item)
             if not await self._make_room(sum(len(record) for record, _ in records)):

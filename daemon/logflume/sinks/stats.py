@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+
+from logflume.telemetry import ENCODER_FAILED
 
 # Latency samples kept per sink: enough for percentiles between two scrapes, bounded in memory.
 MAX_SAMPLES = 1024
@@ -19,7 +22,9 @@ class SinkStats:
     events_retried: int = 0
     events_dropped: int = 0
     events_dead_lettered: int = 0
-    write_errors: int = 0
+    # Failed write requests (and failed set-ups) by error type (logflume.telemetry.ERROR_TYPES).
+    request_errors: Counter[str] = field(default_factory=Counter)
+    encode_failures: int = 0  # events that could not be encoded for the disk buffer
     last_error: str | None = None
     last_success: float = 0.0
     # Seconds per successful write call, and per backoff wait; the newest MAX_SAMPLES of each.
@@ -32,6 +37,15 @@ class SinkStats:
     disk_events: int = 0
     disk_bytes: int = 0
     blocked: bool = False
+
+    @property
+    def write_errors(self) -> int:
+        """Failed write requests, whatever the error."""
+        return sum(self.request_errors.values())
+
+    def errors(self) -> dict[str, int]:
+        """Errors by type, for ``logflume_sink_errors_total``."""
+        return {**self.request_errors, ENCODER_FAILED: self.encode_failures}
 
     def sample_write(self, seconds: float) -> None:
         _append_bounded(self.write_seconds, seconds)

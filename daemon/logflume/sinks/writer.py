@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 
 from logflume import jsontext
-from logflume.errors import FatalSinkError, RetryableSinkError
+from logflume.errors import SinkError
 from logflume.events import META_KEY, DeadLetter, Event
+from logflume.retry import Backoff, Outcome, outcome_of
 from logflume.sinks.base import Sink
 from logflume.sinks.config import RetryConfig
-from logflume.sinks.retry import Backoff
+from logflume.sinks.lifecycle import Lifecycle
 from logflume.sinks.stats import SinkStats
+from logflume.telemetry import DELIVERY_FAILED, REQUEST_FAILED
 
 log = logging.getLogger("logflume.sinks")
 
@@ -37,7 +39,8 @@ def dead_letter_for(sink_name: str, event: Event, reason: str) -> DeadLetter:
 
 
 class Writer:
-    """Writes batches to a sink (opened lazily, so a backend down at start is retried too)."""
+    """Writes batches to a sink, opening and preparing it first (:class:`Lifecycle`), so a backend
+    down at start, or one that lost its tables, is set up by the next attempt."""
 
     def __init__(
         self, sink: Sink, name: str, retry: RetryConfig, stats: SinkStats, dead_letter: DeadLetterFn
@@ -47,23 +50,20 @@ class Writer:
         self.retry = retry
         self.stats = stats
         self.healthy = True
-        self.opened = False
+        self.lifecycle = Lifecycle(sink, name)
         self.stopping = asyncio.Event()
         self._dead_letter = dead_letter
-        self._open_lock = asyncio.Lock()
+
+    @property
+    def opened(self) -> bool:
+        return self.lifecycle.opened
 
     async def open(self) -> None:
-        if self.opened:
-            return
-        async with self._open_lock:
-            if not self.opened:
-                await self.sink.open()
-                self.opened = True
+        """Open and prepare the sink (at start; every write does it too while it is not)."""
+        await self.lifecycle.ready()
 
     async def close(self) -> None:
-        if self.opened:
-            self.opened = False
-            await self.sink.close()
+        await self.lifecycle.close()
 
     async def deliver(self, events: list[Event], *, fail_fast: bool, interruptible: bool) -> list[Event]:
         """Write until every event is accepted or dead-lettered; return what is still undelivered.
@@ -78,18 +78,19 @@ class Writer:
             attempts += 1
             started = time.monotonic()
             try:
-                await self.open()
+                await self.lifecycle.ready()
                 result = await self.sink.write(pending)
-            except FatalSinkError as exc:
-                self.record_error(exc, len(pending))
-                self.reject(pending, str(exc))
-                return []
             except Exception as exc:
-                # Anything else is treated as transient: dropping events over a sink bug is worse
-                # than retrying, and the error is visible in the log and in last_error.
-                if not isinstance(exc, RetryableSinkError):
+                outcome = outcome_of(exc)
+                if not isinstance(exc, SinkError):
+                    # Treated as transient (see outcome_of), and made visible.
                     log.exception("Sink write raised an unexpected error", extra={"sink": self.name})
                 self.record_error(exc, len(pending))
+                if outcome is Outcome.FATAL:
+                    self.reject(pending, str(exc))
+                    return []
+                if outcome is Outcome.SETUP_LOST:
+                    self.lifecycle.lost()
                 failed, reason = pending, f"gave up after {attempts} attempts: {exc}"
             else:
                 self._record_success(pending, result.retry, result.rejected, time.monotonic() - started)
@@ -133,7 +134,8 @@ class Writer:
         self.stats.events_sent += len(sent) - len(retry) - len(rejected)
 
     def record_error(self, exc: Exception, count: int, message: str = "Sink write failed") -> None:
-        self.stats.write_errors += 1
+        fatal = outcome_of(exc) is Outcome.FATAL
+        self.stats.request_errors[DELIVERY_FAILED if fatal else REQUEST_FAILED] += 1
         self.stats.last_error = str(exc) or type(exc).__name__
         extra = {"sink": self.name, "error": self.stats.last_error, "events": count}
         # Warn when the sink turns unhealthy; repeating it every backoff would flood the log.

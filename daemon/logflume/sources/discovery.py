@@ -16,15 +16,41 @@ log = logging.getLogger("logflume.sources")
 
 def expand(include: Iterable[str], exclude: Iterable[str]) -> list[str]:
     """Regular files matching any include glob and no exclude glob, sorted, as absolute paths."""
-    excluded = [os.path.abspath(p) for p in exclude]
+    return matching(include, exclude)[0]
+
+
+def matching(include: Iterable[str], exclude: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """Regular files matching an include glob: those to follow (sorted, absolute), and those an
+    exclude glob set aside (path → the exclude glob)."""
+    excluded = [(os.path.abspath(p), p) for p in exclude]
     found: set[str] = set()
+    skipped: dict[str, str] = {}
     for pattern in include:
         for path in glob.iglob(os.path.abspath(pattern), recursive="**" in pattern):
-            if any(fnmatch.fnmatch(path, ex) for ex in excluded):
+            rule = next((given for ex, given in excluded if fnmatch.fnmatch(path, ex)), None)
+            if not os.path.isfile(path):
                 continue
-            if os.path.isfile(path):
+            if rule is not None:
+                skipped[path] = rule
+            else:
                 found.add(path)
-    return sorted(found)
+    return sorted(found), skipped
+
+
+def glob_directory(pattern: str) -> Path:
+    """The directory part of a glob before its first wildcard: where its files would appear."""
+    parts = Path(os.path.abspath(pattern)).parts
+    fixed: list[str] = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path("/")
+
+
+def missing_directories(include: Iterable[str]) -> list[str]:
+    """The glob directories (:func:`glob_directory`) that do not exist."""
+    return sorted({str(d) for d in map(glob_directory, include) if not d.is_dir()})
 
 
 def watch_roots(include: Iterable[str]) -> list[str]:

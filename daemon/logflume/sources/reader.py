@@ -19,7 +19,7 @@ from typing import Protocol
 from logflume.events import Ack, DeadLetter, RawChunk
 from logflume.sources.config import SourceConfig
 from logflume.sources.discovery import Wakeup
-from logflume.sources.state import FileState
+from logflume.sources.state import FileState, SourceStats
 
 log = logging.getLogger("logflume.sources")
 
@@ -30,6 +30,7 @@ class ReaderHost(Protocol):
     name: str
     config: SourceConfig
     wakeup: Wakeup
+    stats: SourceStats
 
     def new_ack(self, state: FileState, end_offset: int) -> Ack: ...
 
@@ -120,16 +121,23 @@ class FileReader:
         self.path = path
         self.compressed = compressed
         self.emit = emit
-        self.bytes_read = 0
         cfg = host.config
         # Never read more than a line may hold: then only a chunk's first line can be too long.
         self.read_size = min(cfg.read_bytes, cfg.max_line_bytes)
         self.splitter = LineSplitter(state.read_offset, cfg.max_line_bytes, host.name, path)
+        self._gone_said = False  # "deleted"/"rotated" was logged for this reader
+
+    def _log(self, message: str, **fields: object) -> None:
+        # The file's path now (it may have been renamed since it was opened).
+        log.info(message, extra={"source": self.host.name, "path": self.state.path, **fields})
 
     async def _send(self, lines: bytes, start: int, dead: list[DeadLetter]) -> None:
         end = self.splitter.position
         if not lines and not dead and end == self.state.read_offset:
             return
+        stats = self.host.stats
+        stats.bytes_read += end - self.state.read_offset
+        stats.lines_too_long += len(dead)
         ack = self.host.new_ack(self.state, end)
         self.state.read_offset = end
         await self.emit(RawChunk(self.host.name, self.state.fingerprint, self.path, start, lines, ack, dead))
@@ -144,12 +152,14 @@ class FileReader:
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
-            log.warning("Cannot open file", extra={"path": self.path, "error": exc.strerror})
+            extra = {"source": self.host.name, "path": self.path, "error": exc.strerror}
+            log.warning("Cannot open file", extra=extra)
             return False
         try:
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) != (self.state.dev, self.state.ino):
                 return False  # replaced between discovery and open: discovery will look again
+            self._log("File opened", offset=self.state.read_offset)
             return await self._follow(fd)
         finally:
             os.close(fd)
@@ -162,7 +172,6 @@ class FileReader:
             position = splitter.position + len(splitter.partial)
             data = await asyncio.to_thread(os.pread, fd, self.read_size, position)
             if data:
-                self.bytes_read += len(data)
                 lines, start, dead = splitter.feed(data)
                 await self._send(lines, start, dead)
                 idle_since = time.monotonic()
@@ -170,14 +179,22 @@ class FileReader:
             st = os.fstat(fd)
             if st.st_size < position or state.truncated:
                 # copytruncate: what this identity still had is in the copy, if it matches a glob.
-                log.info("File truncated", extra={"path": self.path, "offset": position})
+                self._log("File truncated", offset=position)
                 state.truncated = True
                 return False
-            gone = st.st_nlink == 0 or not host.reachable(state)
+            deleted = st.st_nlink == 0
+            gone = deleted or not host.reachable(state)
+            if gone and not self._gone_said:
+                self._gone_said = True
+                # Read to its end for rotate_wait more, in case the writer still adds a line.
+                if deleted:
+                    self._log("File deleted", offset=position)
+                else:
+                    self._log("File rotated", to=None, offset=position)
             if gone and time.monotonic() - idle_since >= cfg.rotate_wait:
                 lines, start = splitter.flush()
                 await self._send(lines, start, [])
-                log.info("File finished", extra={"path": self.path, "offset": splitter.position})
+                self._log("File finished", offset=splitter.position)
                 return True
             await host.wakeup.wait(cfg.poll_interval)
         return False
@@ -187,13 +204,16 @@ class FileReader:
         try:
             handle = await asyncio.to_thread(gzip.open, self.path, "rb")
         except OSError as exc:
-            log.warning("Cannot open file", extra={"path": self.path, "error": exc.strerror})
+            extra = {"source": self.host.name, "path": self.path, "error": exc.strerror}
+            log.warning("Cannot open file", extra=extra)
             return False
+        self._log("File opened", offset=self.state.read_offset)
         try:
             skip = self.state.read_offset
             while skip > 0 and not self.host.stopping():
                 skipped = len(await asyncio.to_thread(handle.read, min(skip, 1 << 20)))
                 if not skipped:
+                    self._log("File finished", offset=self.state.read_offset)
                     return True  # nothing left past the checkpoint
                 skip -= skipped
             while not self.host.stopping():
@@ -201,13 +221,13 @@ class FileReader:
                 if not data:
                     lines, start = splitter.flush()
                     await self._send(lines, start, [])
+                    self._log("File finished", offset=splitter.position)
                     return True
-                self.bytes_read += len(data)
                 lines, start, dead = splitter.feed(data)
                 await self._send(lines, start, dead)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             # Still being written by the rotator, or corrupt: keep what was complete, retry later.
-            log.info("Compressed file incomplete", extra={"path": self.path, "error": str(exc)})
+            self._log("Compressed file incomplete", error=str(exc))
             self.splitter.partial = b""
         finally:
             handle.close()

@@ -9,6 +9,18 @@ from logflume.events import Ack
 
 
 @dataclass
+class SourceStats:
+    """What one source counts while reading (gauges: ``files_open``; the rest only grow)."""
+
+    files_open: int = 0
+    files_finished: int = 0
+    bytes_read: int = 0  # of the lines handed on (including lines cut at max_line_bytes)
+    chunks: int = 0
+    lines_too_long: int = 0  # cut at max_line_bytes and dead-lettered
+    open_errors: int = 0  # attempts to read a matching file that failed (permissions, I/O)
+
+
+@dataclass
 class FileState:
     """One file identity (fingerprint), wherever it is now and however far it was read."""
 
@@ -20,6 +32,7 @@ class FileState:
     acked_offset: int  # everything before this is durably accepted by every sink
     active: bool = False  # a reader task follows it now
     truncated: bool = False  # copytruncate seen: the inode now holds another identity
+    compressed: bool = False  # followed as a .gz (offsets count decompressed bytes)
     pending: deque[Ack] = field(default_factory=deque)
     updated: float = 0.0
 

@@ -14,7 +14,6 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from logflume.errors import CheckpointError
@@ -22,24 +21,17 @@ from logflume.events import Ack, RawChunk
 from logflume.fsutil import WriteFaults, describe, os_error
 from logflume.sources.checkpoint import CheckpointStore, FileCheckpoint
 from logflume.sources.config import SourceConfig
-from logflume.sources.discovery import Wakeup, expand, watch_changes, watch_roots
+from logflume.sources.discovery import Wakeup, matching, missing_directories, watch_changes, watch_roots
 from logflume.sources.fingerprint import fingerprint_path, is_gzip
+from logflume.sources.notices import FileNotices
 from logflume.sources.reader import FileReader
-from logflume.sources.state import FileState
+from logflume.sources.state import FileState, SourceStats
+from logflume.telemetry import READER_FAILED, Count, count
 
 log = logging.getLogger("logflume.sources")
 
 # Checkpoints of files not seen for this long are forgotten.
 CHECKPOINT_TTL = 7 * 86400.0
-
-
-@dataclass
-class SourceStats:
-    files_open: int = 0
-    files_finished: int = 0
-    bytes_read: int = 0
-    chunks: int = 0
-    open_errors: int = 0  # attempts to read a matching file that failed (permissions, I/O)
 
 
 class FileSource:
@@ -66,6 +58,8 @@ class FileSource:
         self.checkpoint_faults = WriteFaults(log, "checkpoints", config.name)
         # Matching files that could not be read at the last scan: path -> errno name.
         self.unreadable: dict[str, str] = {}
+        self.notices = FileNotices(config.name, list(config.include))
+        self._found: list[tuple[str, str, os.stat_result, bool]] = []
 
     # -- what readers ask -------------------------------------------------------------------
 
@@ -78,11 +72,29 @@ class FileSource:
     def reachable(self, state: FileState) -> bool:
         path = self._present.get((state.dev, state.ino))
         if path is not None:
-            state.path = path
+            self._moved(state, path)
         return path is not None
+
+    def _moved(self, state: FileState, path: str) -> None:
+        """The file followed as ``state`` is at ``path`` now (renamed within the globs)."""
+        if path != state.path:
+            extra = {"source": self.name, "path": state.path, "to": path}
+            log.info("File rotated", extra=extra)
+            state.path = path
 
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def telemetry(self) -> list[Count]:
+        """What reading counted (events and parse failures are its parser's, added by the caller)."""
+        stats = self.stats
+        return [
+            count("chunks", stats.chunks),
+            count("bytes_read", stats.bytes_read),
+            count("events_dead_lettered", stats.lines_too_long),
+            count("files_finished", stats.files_finished),
+            count("errors", stats.open_errors + stats.lines_too_long, error_type=READER_FAILED),
+        ]
 
     def _acked(self, ack: Ack) -> None:
         state = self.files.get(ack.key)
@@ -129,15 +141,29 @@ class FileSource:
     def in_flight(self) -> int:
         return sum(len(s.pending) for s in self.files.values())
 
-    def lag_bytes(self) -> dict[str, int]:
-        """Bytes each followed file has beyond what was read."""
-        lag: dict[str, int] = {}
+    def live_files(self) -> list[FileState]:
+        """The files being read that are still at their path: one per path.
+
+        A file renamed out of the globs or deleted is still drained for ``rotate_wait``, but its
+        old path already names its successor: it is no longer reported under that path.
+        """
+        live: dict[str, FileState] = {}
+        present = self._present
         for state in self.files.values():
-            if state.active:
-                try:
-                    lag[state.path] = max(0, os.stat(state.path).st_size - state.read_offset)
-                except OSError:
-                    continue
+            if state.active and (state.compressed or present.get((state.dev, state.ino)) == state.path):
+                live[state.path] = state
+        return sorted(live.values(), key=lambda state: state.path)
+
+    def lag_bytes(self) -> dict[str, int]:
+        """Bytes each live file (:meth:`live_files`, plain ones) has beyond what was read."""
+        lag: dict[str, int] = {}
+        for state in self.live_files():
+            if state.compressed:
+                continue  # its size is compressed bytes, its offset decompressed ones
+            try:
+                lag[state.path] = max(0, os.stat(state.path).st_size - state.read_offset)
+            except OSError:
+                continue
         return lag
 
     # -- running ----------------------------------------------------------------------------
@@ -170,10 +196,14 @@ class FileSource:
     # it found; readers are started on the loop by _start_readers.
     def _scan_blocking_part(self) -> None:
         limit = self.config.fingerprint_bytes
+        notices = self.notices
         present: dict[tuple[int, int], str] = {}
         found: list[tuple[str, str, os.stat_result, bool]] = []
         unreadable: dict[str, str] = {}
-        for path in expand(self.config.include, self.config.exclude):
+        paths, excluded = matching(self.config.include, self.config.exclude)
+        for path, rule in excluded.items():
+            notices.skipped(path, f"excluded by {rule}")
+        for path in paths:
             try:
                 st = os.stat(path)
             except OSError:
@@ -188,9 +218,17 @@ class FileSource:
                 continue
             if fp is not None:
                 found.append((fp, path, st, compressed))
+            elif st.st_size:
+                reason = f"too small to identify yet: no whole first line and under {limit} bytes"
+                notices.skipped(path, reason)
+            else:
+                log.debug("Empty file waits for its first line", extra={"source": self.name, "path": path})
         for path in self.unreadable.keys() - unreadable.keys():
-            log.info("File can be read again", extra={"path": path})
+            log.info("File can be read again", extra={"source": self.name, "path": path})
         self.unreadable = unreadable
+        notices.forget([*paths, *excluded])
+        following = bool(found) or self.stats.files_open > 0
+        notices.coverage(following, [] if following else missing_directories(self.config.include))
         if self._first_scan:
             found = self._orphans({fp for fp, *_ in found}) + found
         self._present = present
@@ -201,7 +239,8 @@ class FileSource:
         self.stats.open_errors += 1
         fields = describe(exc)
         if path not in self.unreadable:
-            log.warning("Cannot read file; will retry at every scan", extra={"path": path, **fields})
+            extra = {"source": self.name, "path": path, **fields}
+            log.warning("Cannot read file; will retry at every scan", extra=extra)
         return str(fields["errno"])
 
     def _fingerprint(self, path: str, st: os.stat_result, compressed: bool, limit: int) -> str | None:
@@ -245,7 +284,7 @@ class FileSource:
                 if same:
                     log.info(
                         "Finishing file rotated while stopped",
-                        extra={"path": entry.path, "offset": cp.offset},
+                        extra={"source": self.name, "path": entry.path, "offset": cp.offset},
                     )
                     out.append((fp, entry.path, st, compressed))
                     break
@@ -264,7 +303,10 @@ class FileSource:
             state = self.files.get(fp)
             if state is not None and state.active:
                 if not compressed and (st.st_dev, st.st_ino) == (state.dev, state.ino):
-                    state.path = path
+                    self._moved(state, path)
+                else:
+                    copy = f"a copy of {state.path} (the same first line), which is being read"
+                    self.notices.skipped(path, copy)
                 continue
             if compressed:
                 gz_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
@@ -273,21 +315,25 @@ class FileSource:
             if state is None:
                 cp = self._checkpoints.get(fp)
                 if cp is not None:
-                    offset = cp.offset
+                    offset, start = cp.offset, "checkpoint"
                 elif first and self.config.read_from == "end" and not compressed:
-                    offset = st.st_size
+                    offset, start = st.st_size, "end"
                 else:
-                    offset = 0
+                    offset, start = 0, "beginning"
                 state = FileState(fp, path, st.st_dev, st.st_ino, offset, offset, updated=time.time())
                 self.files[fp] = state
                 if cp is None and offset:
                     self._dirty = True
+                extra = {"source": self.name, "path": path, "fingerprint": fp, "offset": offset}
+                log.info("File found", extra={**extra, "start": start})
             elif state.truncated and (st.st_dev, st.st_ino) == (state.dev, state.ino) and not compressed:
                 continue  # the truncated inode: its new content has another fingerprint
             if not compressed:
                 state.dev, state.ino, state.truncated = st.st_dev, st.st_ino, False
             state.path = path
+            state.compressed = compressed
             state.active = True
+            self.notices.not_skipped(path)
             reader = FileReader(self, state, path, compressed, self._emit)
             done_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if compressed else None
             self._readers[fp] = asyncio.create_task(self._read(reader, done_key), name=f"read:{path}")
@@ -298,11 +344,10 @@ class FileSource:
         try:
             finished = await reader.run()
         except Exception:
-            log.exception("Reader failed", extra={"path": reader.path})
+            log.exception("Reader failed", extra={"source": self.name, "path": reader.path})
             finished = False
         finally:
             self.stats.files_open -= 1
-            self.stats.bytes_read += reader.bytes_read
             state.active = False
             self._readers.pop(state.fingerprint, None)
         if finished:

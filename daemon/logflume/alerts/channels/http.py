@@ -8,6 +8,7 @@ import aiohttp
 
 from logflume.errors import AlertError, FatalAlertError
 from logflume.events import META_KEY, Event
+from logflume.retry import Outcome, http_outcome
 
 
 def strip_meta(alert: Event) -> dict[str, Any]:
@@ -44,7 +45,7 @@ class HttpChannel:
         if 200 <= status < 300:
             return
         reason = f"{self.name}: HTTP {status}: {text[:200]}"
-        if status == 429 or status >= 500 or status == 408:
+        if http_outcome(status) is Outcome.RETRY:
             raise AlertError(reason)
         raise FatalAlertError(reason)
 

@@ -19,6 +19,7 @@ from logflume.pipeline.aggregate.clock import Watermark, parse_time
 from logflume.pipeline.aggregate.config import AggregateConfig
 from logflume.pipeline.aggregate.window import Totals, metric_event
 from logflume.pipeline.labels import group_value, text
+from logflume.telemetry import Count, count
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,18 @@ class AggregateStage:
         # Every shortest window starting before this has closed; events for them are late.
         self.closed_until = -math.inf
         self._next: float | None = None
+
+    def telemetry(self) -> list[Count]:
+        s = self.stats
+        return [
+            count("window_events", s.events, outcome="counted"),
+            count("window_events", s.late, outcome="late"),
+            count("window_events", s.untimed, outcome="untimed"),
+            count("window_events", s.future, outcome="future"),
+            count("window_overflow", s.overflow),
+            count("windows_closed", s.windows_closed),
+            count("metrics_emitted", s.metrics),
+        ]
 
     def __call__(self, batch: Batch, now: float) -> Batch:
         if batch.events:

@@ -59,7 +59,7 @@ class DetectorConfig(StrictModel):
         10,
         ge=1,
         description="error_rate and p95_ms: windows with fewer events are skipped (counted in "
-        "logflume_detector_windows{outcome=\"thin\"}).",
+        "logflume_stage_detector_windows_total{outcome=\"thin\"}).",
     )
     min_baseline: float = Field(
         0.0,

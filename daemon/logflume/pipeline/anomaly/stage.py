@@ -18,7 +18,7 @@ from logflume.pipeline.anomaly.config import AnomalyConfig
 from logflume.pipeline.anomaly.rules import RuleSet
 from logflume.pipeline.anomaly.state import load_state, save_state
 from logflume.pipeline.anomaly.statistical import Detectors
-from logflume.pipeline.stage import StageMetric
+from logflume.telemetry import Count, count
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +104,16 @@ class AnomalyStage:
         if metrics and self.detectors is not None:
             self.detectors.observe(metrics, alerts)
 
-    def telemetry(self) -> list[StageMetric]:
-        """Windows per detector and outcome: judged, filled (silences), warmup, thin, resumed."""
-        counts: dict[tuple[str, ...], int] = dict(self.detectors.counts) if self.detectors else {}
-        return [StageMetric(
-            "detector_windows",
-            "Windows each statistical detector took in, by outcome (judged, filled, warmup, thin, resumed).",
-            ("detector", "outcome"),
-            counts,
-        )]
+    def window_counts(self) -> dict[tuple[str, ...], int]:
+        """Windows per (detector, outcome): judged, filled (silences), warmup, thin, resumed."""
+        return dict(self.detectors.counts) if self.detectors is not None else {}
+
+    def telemetry(self) -> list[Count]:
+        """:meth:`window_counts` as ``detector_windows`` counts (read at scrape time)."""
+        return [
+            count("detector_windows", n, detector=detector, outcome=outcome)
+            for (detector, outcome), n in sorted(self.window_counts().items())
+        ]
 
     # -- state ---------------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ daemon was down is never taken for a silence.
 
 Every window is counted by outcome (``judged``, ``filled``: a silence judged without a metric,
 ``warmup``, ``thin``, ``resumed``) in :attr:`Detectors.counts`, exported as
-``logflume_detector_windows``; a subject that starts being skipped as thin is also logged.
+``logflume_stage_detector_windows_total``; a subject that starts being skipped as thin is also
+logged.
 """
 
 from __future__ import annotations

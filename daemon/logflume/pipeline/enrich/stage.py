@@ -13,6 +13,7 @@ from logflume.pipeline.enrich.geo import GeoLookup
 from logflume.pipeline.enrich.host import HostName
 from logflume.pipeline.enrich.lookup import UserLookup
 from logflume.pipeline.enrich.performance import PerformanceCategory
+from logflume.telemetry import Count, count
 
 
 def build_enrichments(config: EnrichConfig, now: float | None = None) -> list[Enrichment]:
@@ -41,6 +42,15 @@ class Enricher:
 
     def __init__(self, parts: list[Enrichment]) -> None:
         self.parts = parts
+
+    def telemetry(self) -> list[Count]:
+        """The counts of the enrichments that keep any (geo: lookups by result)."""
+        out: list[Count] = []
+        for part in self.parts:
+            if isinstance(part, GeoLookup):
+                results = sorted(part.stats.items())
+                out += [count("lookups", n, enrichment=part.name, result=r) for r, n in results]
+        return out
 
     def __call__(self, batch: Batch, now: float) -> Batch:
         events = batch.events

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from logflume.events import Batch, Event
 from logflume.pipeline.filter.config import FilterConfig
 from logflume.pipeline.filter.language import Condition, compile_condition
+from logflume.telemetry import Count, count
 
 
 @dataclass
@@ -41,6 +42,12 @@ class FilterStage:
         ]
         self.route_sinks = sorted(config.route_sinks())
         self.stats = FilterStats()
+
+    def telemetry(self) -> list[Count]:
+        stats = self.stats
+        dropped = [count("rule_events_dropped", n, rule=rule) for rule, n in sorted(stats.dropped.items())]
+        routed = [count("rule_events_routed", n, sink=sink) for sink, n in sorted(stats.routed.items())]
+        return dropped + routed
 
     def __call__(self, batch: Batch, now: float) -> Batch:
         events = batch.events

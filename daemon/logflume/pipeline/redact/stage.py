@@ -36,6 +36,7 @@ from logflume.pipeline.redact.columns import BatchCheck
 from logflume.pipeline.redact.config import RedactConfig
 from logflume.pipeline.redact.rules import BUILTIN_RULES, Rule, first_character, inside_marker
 from logflume.pipeline.regex import compile_re2
+from logflume.telemetry import Count, count
 
 FIELD_RULE = "secret_field"
 _KEY_CACHE_SIZE = 4096
@@ -112,6 +113,10 @@ class Redactor:
         """The compiled pattern of secret field names (matched against compacted, lower-case
         names), or None when there are none."""
         return self._field_names
+
+    def telemetry(self) -> list[Count]:
+        """Values replaced, by rule (read at scrape time)."""
+        return [count("redactions", n, rule=rule) for rule, n in sorted(self.stats.items())]
 
     # -- build-time helpers -------------------------------------------------------------------
 

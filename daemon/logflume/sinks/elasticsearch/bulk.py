@@ -35,6 +35,7 @@ class BulkRequest:
 
     body: bytes
     events: list[Event] = field(default_factory=list)
+    indices: set[str] = field(default_factory=set)  # every index (or data stream) it writes to
     # Events that could not be encoded as JSON: rejected without being sent.
     unencodable: list[tuple[Event, str]] = field(default_factory=list)
 
@@ -58,8 +59,10 @@ class BulkEncoder:
     def encode(self, events: list[Event], now: datetime) -> BulkRequest:
         request = BulkRequest(b"")
         parts: list[bytes] = []
+        indices = request.indices
         for event in events:
             index, added = self._namer.resolve(event, now)
+            indices.add(index)
             try:
                 if added is not None and "@timestamp" in event:
                     # An own @timestamp the node would read otherwise: replaced in a copy (the

@@ -1,9 +1,14 @@
 """The Elasticsearch / OpenSearch sink: ``_bulk`` writes, classified per item.
 
-Built once from its config; ``open`` checks the cluster answers (and is the configured flavour)
-and installs the index template; ``write`` sends one ``_bulk`` request per batch and reports which
-items to retry and which the cluster refused (see :mod:`.bulk`). Retries, backoff and dead letters
-are the runner's.
+Built once from its config; ``open`` checks the cluster answers (and is the configured flavour),
+``prepare`` installs the index template; ``write`` sends one ``_bulk`` request per batch and reports
+which items to retry and which the cluster refused (see :mod:`.bulk`). Retries, backoff, deferring
+while the cluster is down and dead letters are the runner's.
+
+A template only applies when an index is created, and nothing in a ``_bulk`` answer tells that
+it was missing: so before the first write to an index name not written since the template was
+installed (tomorrow's daily index), the template is installed again. One deleted in the cluster
+is back before the next index needs it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class ElasticsearchSink:
         self.config = config
         self._client = client
         self._encoder = BulkEncoder(IndexNamer(config.index))
+        # Index names written since the template was last installed; None: just installed, so
+        # the names of the next write are covered too.
+        self._templated: set[str] | None = None
 
     def _connect(self) -> SearchClient:
         if self._client is None:
@@ -56,30 +64,50 @@ class ElasticsearchSink:
         return f"{distribution} {version.get('number', '?')} cluster {info.get('cluster_name', '?')!r}"
 
     async def open(self) -> None:
-        """Connect, check the cluster, install the template; may be called again after a failure."""
+        """Connect and check the cluster answers and is the configured flavour."""
         description = await self._probe()
-        if self.config.template.install:
-            name = self.config.template_name()
-            template = self.config.template
-            body = index_template(
-                self.config.template_pattern(),
-                priority=template.priority,
-                data_stream=self.config.data_stream,
-                shards=template.shards,
-                replicas=template.replicas,
-            )
-            await self._connect().put_index_template(name, body)
         log.info(
             "Search sink connected",
             extra={"sink": self.name, "cluster": description, "index": self.config.index},
         )
 
+    async def prepare(self) -> None:
+        """Install the index template (unless ``template.install`` is false)."""
+        if not self.config.template.install:
+            return
+        template = self.config.template
+        body = index_template(
+            self.config.template_pattern(),
+            priority=template.priority,
+            data_stream=self.config.data_stream,
+            shards=template.shards,
+            replicas=template.replicas,
+        )
+        await self._connect().put_index_template(self.config.template_name(), body)
+        self._templated = None
+
     async def write(self, events: list[Event]) -> WriteResult:
         request = self._encoder.encode(events, datetime.now(UTC))
         if not request.events:
             return WriteResult(rejected=request.unencodable)
+        if self.config.template.install:
+            await self._cover(request.indices)
         response = await self._connect().bulk(request.body)
         return classify(response, request)
+
+    async def _cover(self, indices: set[str]) -> None:
+        """Install the template again before writing to an index name new since it was installed."""
+        if self._templated is None:
+            self._templated = set(indices)
+            return
+        fresh = indices - self._templated
+        if not fresh:
+            return
+        if len(self._templated) > 4096:
+            self._templated.clear()  # hourly indices for years: keep it small
+        await self.prepare()
+        self._templated = set(indices)
+        log.debug("Index template installed again", extra={"sink": self.name, "indices": sorted(fresh)})
 
     async def sync(self) -> None:
         """Nothing to do: a bulk item answered 2xx is in the node's translog (fsync'd per request)."""

@@ -35,9 +35,9 @@ from pathlib import Path
 import orjson
 
 from logflume import digest, extras, jsontext
-from logflume.errors import DigestError, RetryableSinkError
+from logflume.errors import DigestError, FatalSinkError, RetryableSinkError
 from logflume.events import META_KEY, Event
-from logflume.fsutil import WriteFaults, describe, repair_tail
+from logflume.fsutil import WriteFaults, describe, probe_directory, repair_tail
 from logflume.sinks.base import ACCEPTED, WriteResult
 from logflume.sinks.file.config import FileSinkConfig
 from logflume.sinks.file.naming import ROTATED, Template
@@ -121,6 +121,9 @@ class FileSink:
 
     async def open(self) -> None:
         await asyncio.to_thread(self._recover)
+
+    async def prepare(self) -> None:
+        """Nothing to make ahead: directories are created when a file is opened."""
 
     def _recover(self) -> None:
         """After a crash: cut torn last lines off the files that were being written, compress
@@ -339,12 +342,16 @@ class FileSink:
         self._compressor.shutdown(wait=True)
 
     async def check(self) -> str:
+        """The output directory (of a source named ``check``) can be written, or created: probed
+        without creating it (``logflume check`` leaves nothing behind)."""
         path = Path(self.render("check", time.time())).parent
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".logflume-check-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-        return f"directory {path} is writable"
+        try:
+            probed = await asyncio.to_thread(probe_directory, path)
+        except OSError as exc:
+            raise FatalSinkError(f"cannot create files in {exc.filename or path}: {exc.strerror}") from exc
+        if probed == path:
+            return f"directory {path} is writable"
+        return f"directory {path} does not exist yet; it will be created in {probed}, which is writable"
 
 
 def _failure(exc: OSError, path: str) -> str:

@@ -1,4 +1,4 @@
-"""asyncpg and socket errors → what the runner should do about them.
+"""asyncpg and socket errors → what the runner should do about them (:class:`logflume.retry.Outcome`).
 
 PostgreSQL reports a five-character SQLSTATE whose first two characters are its class; the class
 is what decides (https://www.postgresql.org/docs/current/errcodes-appendix.html).
@@ -7,18 +7,11 @@ is what decides (https://www.postgresql.org/docs/current/errcodes-appendix.html)
 from __future__ import annotations
 
 import asyncio
-import enum
 import ssl
 
 import asyncpg
 
-
-class Outcome(enum.Enum):
-    RETRY = "retry"  # the same batch may succeed later
-    FATAL = "fatal"  # cannot succeed as configured (auth, permissions, missing database)
-    DATA = "data"  # something in the batch is unstorable: find the events and reject them
-    SCHEMA = "schema"  # a table went missing: set up again, then retry
-
+from logflume.retry import Outcome
 
 # Connection exception, transaction rollback (serialization, deadlock), insufficient resources
 # (too many connections, disk full), operator intervention (shutdown, starting up, cancel),
@@ -32,24 +25,30 @@ _SCHEMA_STATES = frozenset({"42P01", "42703", "3F000"})  # undefined table/colum
 
 
 def classify(exc: BaseException) -> Outcome:
+    """RETRY, FATAL (auth, permissions, a missing database), REJECT (something in the batch is
+    unstorable) or SETUP_LOST (a table or the schema went missing)."""
+    if isinstance(exc, asyncpg.exceptions.InvalidCachedStatementError):
+        # A table was dropped and made again (or altered) under a prepared statement: asyncpg has
+        # dropped the stale plan, so the same write works the next time.
+        return Outcome.RETRY
     if isinstance(exc, asyncpg.PostgresError):
         state = str(getattr(exc, "sqlstate", "") or "")
         if state in _SCHEMA_STATES:
-            return Outcome.SCHEMA
+            return Outcome.SETUP_LOST
         if state == "42501":  # insufficient privilege
             return Outcome.FATAL
         klass = state[:2]
         if klass in _RETRY_CLASSES:
             return Outcome.RETRY
         if klass in _DATA_CLASSES:
-            return Outcome.DATA
+            return Outcome.REJECT
         if klass in _FATAL_CLASSES:
             return Outcome.FATAL
         # Anything else (syntax, unknown) is a bug or an incompatible server: retrying the same
         # statement cannot help.
         return Outcome.FATAL
     if isinstance(exc, asyncpg.exceptions.DataError):
-        return Outcome.DATA  # client side: a value asyncpg could not encode
+        return Outcome.REJECT  # client side: a value asyncpg could not encode
     if isinstance(exc, asyncpg.ClientConfigurationError | ssl.SSLCertVerificationError):
         return Outcome.FATAL  # a bad DSN, or a server certificate the configured CA does not vouch for
     if isinstance(exc, OSError | TimeoutError | asyncio.TimeoutError | ConnectionError):

@@ -164,18 +164,39 @@ class Schema:
 
     def migrations_list(self) -> list[tuple[int, str, list[str]]]:
         """(version, description, statements) in order; append, never edit a released one."""
-        required = ("event_id", "ts", "event")
         return [
             (
                 1,
                 "events (daily partitions), metrics and alerts tables",
+                [statement for _, statements in self.tables() for statement in statements],
+            ),
+        ]
+
+    def tables(self) -> list[tuple[str, list[str]]]:
+        """Each table with the statements that make it as the migrations leave it (its default
+        partition, its index): what ``prepare`` runs again for a table dropped after it was
+        migrated. A migration that changes a table must change its statements here too."""
+        required = ("event_id", "ts", "event")
+        return [
+            (
+                self.events,
                 [
                     f"CREATE TABLE {self.events} ({_column_defs(EVENT_COLUMNS, required)}, "
                     f"PRIMARY KEY (event_id, ts)) PARTITION BY RANGE (ts)",
                     f"CREATE TABLE {self.default_partition} PARTITION OF {self.events} DEFAULT",
+                ],
+            ),
+            (
+                self.metrics,
+                [
                     f"CREATE TABLE {self.metrics} ({_column_defs(METRIC_COLUMNS, required)}, "
                     "PRIMARY KEY (event_id))",
                     f"CREATE INDEX ON {self.metrics} (ts)",
+                ],
+            ),
+            (
+                self.alerts,
+                [
                     f"CREATE TABLE {self.alerts} ({_column_defs(ALERT_COLUMNS, required)}, "
                     "PRIMARY KEY (event_id))",
                     f"CREATE INDEX ON {self.alerts} (ts)",

@@ -4,8 +4,9 @@ Delivery is at-least-once from the runner and exactly-once in the table: every r
 the event's id, and a replayed batch is skipped by ``ON CONFLICT DO NOTHING``. A batch is
 acknowledged once its transaction has committed, so :meth:`sync` has nothing left to do.
 
-A server that is down at start-up does not stop the daemon: set-up (migrations, partitions) is
-retried by the first writes instead, through the runner's backoff.
+``open`` makes the pool (it connects on demand); ``prepare`` applies migrations and makes today's
+partitions. When they fail the runner (:mod:`logflume.sinks.lifecycle`) defers and retries; a
+table dropped under a running sink is reported as a lost set-up, and prepared again.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 
-from logflume.errors import FatalSinkError, RetryableSinkError, SinkError
+from logflume.errors import FatalSinkError, SinkError
 from logflume.events import Event
+from logflume.retry import Outcome, sink_error
 from logflume.sinks.base import ACCEPTED, WriteResult
-from logflume.sinks.postgres.classify import Outcome, classify, describe
+from logflume.sinks.postgres.classify import classify, describe
 from logflume.sinks.postgres.config import PostgresSinkConfig
 from logflume.sinks.postgres.partitions import Partitions
 from logflume.sinks.postgres.rows import RowBuilder, Rows
@@ -112,9 +114,6 @@ class PostgresSink:
         self._insert_alerts = self.schema.insert_alerts()
         self._window = timedelta(seconds=config.fallback_dedup_window)
         self._pool: Any = None
-        self._ready = False
-        # The runner may run several writes at once (``concurrency``): set up only once.
-        self._setup_lock = asyncio.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -132,27 +131,19 @@ class PostgresSink:
         return args
 
     async def open(self) -> None:
+        """Create the pool; min_size=0, so it connects on demand (``prepare`` is the first)."""
+        if self._pool is not None:
+            return
         try:
-            await self._prepare()
-        except RetryableSinkError as exc:
-            log.warning(
-                "PostgreSQL not ready at start, set-up will be retried",
-                extra={"sink": self.name, "error": str(exc)},
+            self._pool = await asyncpg.create_pool(
+                min_size=0, max_size=self.config.pool_size, init=_init_connection, **self._connect_args()
             )
+        except Exception as exc:
+            raise self._error(exc, classify(exc), "connect") from exc
 
-    async def _prepare(self) -> None:
-        """Create the pool, apply migrations and make sure today's partitions exist."""
-        async with self._setup_lock:
-            if not self._ready:
-                await self._set_up()
-
-    async def _set_up(self) -> None:
+    async def prepare(self) -> None:
+        """Apply migrations and make sure today's partitions exist."""
         try:
-            if self._pool is None:
-                # min_size=0: connect on demand, so a server that is down does not fail this.
-                self._pool = await asyncpg.create_pool(
-                    min_size=0, max_size=self.config.pool_size, init=_init_connection, **self._connect_args()
-                )
             async with self._pool.acquire() as conn:
                 await self._migrate(conn)
                 await self._partitions.load(conn)
@@ -161,7 +152,6 @@ class PostgresSink:
             raise
         except Exception as exc:
             raise self._error(exc, classify(exc), "set-up") from exc
-        self._ready = True
 
     async def _migrate(self, conn: Any) -> None:
         async with conn.transaction():
@@ -182,13 +172,18 @@ class PostgresSink:
                     "Migration applied",
                     extra={"sink": self.name, "table": self.config.table, "version": version},
                 )
+            # A table dropped after it was migrated (by hand, by a cleanup job): made again, empty.
+            for table, statements in self.schema.tables():
+                if await conn.fetchval("SELECT to_regclass($1) IS NULL", table):
+                    log.warning("Table missing; creating it again", extra={"sink": self.name, "table": table})
+                    for statement in statements:
+                        await conn.execute(statement)
 
     async def sync(self) -> None:
         """Nothing to do: a batch is reported written only after its transaction committed."""
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
-        self._ready = False
         if pool is not None:
             try:
                 # Bounded: a connection stuck on a dead server must not hold up shutdown.
@@ -202,8 +197,6 @@ class PostgresSink:
     async def write(self, events: list[Event]) -> WriteResult:
         if not events:
             return ACCEPTED
-        if not self._ready:
-            await self._prepare()
         now = datetime.now(UTC)
         parts = _split(events, self.config.parallel_parts)
         if len(parts) == 1:
@@ -240,7 +233,7 @@ class PostgresSink:
             return rows.rejected
         except Exception as exc:
             outcome = classify(exc)
-            if outcome is not Outcome.DATA:
+            if outcome is not Outcome.REJECT:
                 raise self._error(exc, outcome, "write") from exc
             reason = describe(exc)
         if len(events) == 1:
@@ -278,15 +271,13 @@ class PostgresSink:
             )
 
     def _error(self, exc: BaseException, outcome: Outcome, during: str) -> SinkError:
-        text = f"PostgreSQL {during} failed: {describe(exc)}"
-        if outcome is Outcome.SCHEMA:
-            # Someone dropped or altered a table under us: set up again on the next attempt.
-            self._ready = False
+        if outcome is Outcome.SETUP_LOST:
+            # Someone dropped or altered a table under us: the runner prepares again, which
+            # reloads the partitions it knows.
             self._partitions.known.clear()
-            return RetryableSinkError(text)
-        if outcome is Outcome.RETRY:
-            return RetryableSinkError(text)
-        return FatalSinkError(text)
+        elif outcome is Outcome.REJECT:
+            outcome = Outcome.FATAL  # a whole request (not one batch's events) that cannot work
+        return sink_error(outcome, f"PostgreSQL {during} failed: {describe(exc)}")
 
     # -- check --------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""botocore/aiohttp errors → retry or give up.
+"""botocore/aiohttp errors → what the runner should do about them (:class:`logflume.retry.Outcome`).
 
 S3 error codes: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
 """
@@ -6,7 +6,6 @@ S3 error codes: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.h
 from __future__ import annotations
 
 import asyncio
-import enum
 
 import aiohttp
 from botocore.exceptions import (  # type: ignore[import-untyped]
@@ -21,11 +20,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     PartialCredentialsError,
 )
 
-
-class Outcome(enum.Enum):
-    RETRY = "retry"
-    FATAL = "fatal"
-
+from logflume.retry import Outcome, http_outcome
 
 # Throttling and server-side trouble: the same request may work later.
 _RETRY_CODES = frozenset(
@@ -52,12 +47,21 @@ def http_status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
+def missing_bucket(exc: ClientError) -> bool:
+    return error_code(exc) in ("NoSuchBucket", "404") or http_status(exc) == 404
+
+
 def classify(exc: BaseException) -> Outcome:
+    """RETRY, FATAL, or SETUP_LOST for a bucket that went missing (prepare creates it again, or
+    finds it cannot)."""
     if isinstance(exc, ClientError):
-        status = http_status(exc)
-        if error_code(exc) in _RETRY_CODES or status >= 500 or status == 429:
+        if error_code(exc) in _RETRY_CODES:
             return Outcome.RETRY
-        return Outcome.FATAL  # AccessDenied, NoSuchBucket, InvalidAccessKeyId, SignatureDoesNotMatch, …
+        if error_code(exc) == "NoSuchBucket":
+            return Outcome.SETUP_LOST
+        status = http_status(exc)
+        # AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch, … are fatal.
+        return http_outcome(status) if status else Outcome.FATAL
     if isinstance(exc, NoCredentialsError | PartialCredentialsError | ParamValidationError | NoRegionError):
         return Outcome.FATAL
     if isinstance(exc, CredentialRetrievalError):

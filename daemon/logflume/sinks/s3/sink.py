@@ -4,6 +4,10 @@ An object is acknowledged once S3 answered its PUT (or completed its multipart u
 makes it durable, so :meth:`sync` has nothing left to do. Keys are deterministic per object
 (:mod:`.keys`), so retries overwrite rather than duplicate. botocore's own retries are off: the
 runner owns backoff for every sink.
+
+``open`` makes the client, ``prepare`` checks the bucket (creating it if configured to); both
+raise while S3 is unreachable, and the runner (:mod:`logflume.sinks.lifecycle`) defers and retries.
+A bucket deleted under a running sink is a lost set-up: prepared again before the next upload.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import aioboto3
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from logflume.errors import FatalSinkError, RetryableSinkError, SinkError
+from logflume.errors import FatalSinkError, RetryableSinkError, SinkError, SinkSetupLostError
 from logflume.events import Event
+from logflume.retry import sink_error
 from logflume.sinks.base import ACCEPTED, WriteResult
 from logflume.sinks.registry import SinkContext
-from logflume.sinks.s3.classify import Outcome, classify, describe, error_code, http_status
+from logflume.sinks.s3.classify import classify, describe, error_code, missing_bucket
 from logflume.sinks.s3.config import S3SinkConfig
 from logflume.sinks.s3.encode import PlainObject, compress, encode_lines
 from logflume.sinks.s3.keys import KeyRenderer, batch_id
@@ -48,9 +53,6 @@ class S3Sink:
             self._extra["StorageClass"] = config.storage_class
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
-        self._ready = False
-        # The runner may run several writes at once (``concurrency``): set up only once.
-        self._setup_lock = asyncio.Lock()
         # JSON encoding holds the GIL, so a second thread would not make it faster; one thread
         # of its own also keeps each batch's large NDJSON buffer in one malloc arena, where
         # the next batch reuses it, instead of a copy lingering in every worker thread's arena.
@@ -88,32 +90,30 @@ class S3Sink:
 
     async def open(self) -> None:
         try:
-            await self._prepare()
-        except RetryableSinkError as exc:
-            log.warning(
-                "S3 not reachable at start, set-up will be retried",
-                extra={"sink": self.name, "error": str(exc)},
-            )
+            await self._ensure_client()
+        except Exception as exc:
+            raise self._error(exc, "connect") from exc
 
-    async def _prepare(self) -> None:
+    async def prepare(self) -> None:
         """Make sure the bucket exists (creating it if configured to)."""
-        async with self._setup_lock:
-            if not self._ready:
-                await self._set_up()
-
-    async def _set_up(self) -> None:
         bucket = self.config.bucket
         try:
             client = await self._ensure_client()
             try:
                 await client.head_bucket(Bucket=bucket)
             except ClientError as exc:
-                if not (self.config.create_bucket and _missing_bucket(exc)):
+                if not missing_bucket(exc):
                     raise
+                if not self.config.create_bucket:
+                    raise FatalSinkError(
+                        f"S3 set-up failed for bucket {bucket}: {describe(exc)}: it does not exist "
+                        "(create it, or set create_bucket: true)"
+                    ) from exc
                 await self._create_bucket(client)
+        except SinkError:
+            raise
         except Exception as exc:
             raise self._error(exc, "set-up") from exc
-        self._ready = True
 
     async def _create_bucket(self, client: Any) -> None:
         args: dict[str, Any] = {"Bucket": self.config.bucket}
@@ -131,7 +131,6 @@ class S3Sink:
 
     async def close(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
-        self._ready = False
         encoder, self._encoder = self._encoder, None
         if encoder is not None:
             encoder.shutdown(wait=False)  # no write is running any more: its thread ends at once
@@ -143,8 +142,6 @@ class S3Sink:
     async def write(self, events: list[Event]) -> WriteResult:
         if not events:
             return ACCEPTED
-        if not self._ready:
-            await self._prepare()
         now = time.time()
         # Both steps off the event loop. gzip (most of the CPU) releases the GIL, so it runs on
         # another core beside the pipeline; the runner's ``concurrency`` overlaps one batch's
@@ -170,7 +167,9 @@ class S3Sink:
                 )
             except Exception as exc:
                 error = self._error(exc, "upload")
-                if index == 0:
+                # A lost bucket is raised even after earlier objects: the runner must prepare
+                # again, and uploading those again overwrites them (their keys are the same).
+                if index == 0 or isinstance(error, SinkSetupLostError):
                     raise error from exc
                 # Earlier objects are stored: hand back only what is left.
                 return self._partial(plain[index:], error, rejected)
@@ -191,9 +190,7 @@ class S3Sink:
 
     def _error(self, exc: BaseException, during: str) -> SinkError:
         text = f"S3 {during} failed for bucket {self.config.bucket}: {describe(exc)}"
-        if classify(exc) is Outcome.RETRY:
-            return RetryableSinkError(text)
-        return FatalSinkError(text)
+        return sink_error(classify(exc), text)
 
     # -- check --------------------------------------------------------------------------------
 
@@ -203,7 +200,7 @@ class S3Sink:
         try:
             await client.head_bucket(Bucket=bucket)
         except ClientError as exc:
-            if self.config.create_bucket and _missing_bucket(exc):
+            if self.config.create_bucket and missing_bucket(exc):
                 return f"bucket {bucket} does not exist yet; it will be created at start"
             raise self._error(exc, "check") from exc
         except Exception as exc:
@@ -216,7 +213,3 @@ class S3Sink:
             raise self._error(exc, "check") from exc
         where = self.config.endpoint_url or "AWS"
         return f"bucket {bucket} at {where} reachable; wrote and deleted {probe}"
-
-
-def _missing_bucket(exc: ClientError) -> bool:
-    return error_code(exc) in ("NoSuchBucket", "404") or http_status(exc) == 404

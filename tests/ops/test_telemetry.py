@@ -98,7 +98,8 @@ class TestContract:
         for stage in chain.stages:
             if isinstance(stage, Reporting):
                 wrong += check_counts("stage", list(stage.telemetry()))
-        assert ([], ["normalise", "redact", "enrich", "filter", "sample", "aggregate", "anomaly"]) == (wrong, reporting)
+        stages = ["normalise", "redact", "enrich", "filter", "sample", "aggregate", "anomaly"]
+        assert ([], stages) == (wrong, reporting)
 
 
 def scrape(port: int) -> dict[str, list[Sample]]:

@@ -61,6 +61,11 @@ class TestTables:
         _, lookup = table(tmp_path, "users.csv", CSV)
         assert attrs(lookup, 1000.0, user_id) == [None]
 
+    def test_integer_id_too_long_for_text_adds_nothing(self, tmp_path: Path) -> None:
+        """An integer id of 5,000 digits (str() refuses past 4,300) is no key: nothing added, no error."""
+        _, lookup = table(tmp_path, "users.csv", CSV)
+        assert attrs(lookup, 1000.0, 10**5000) == [None]
+
     def test_events_get_their_own_copy(self, tmp_path: Path) -> None:
         """Changing one event's user object does not change the table or other events."""
         _, lookup = table(tmp_path, "users.csv", CSV)

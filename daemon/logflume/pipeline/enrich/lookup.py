@@ -131,6 +131,9 @@ class UserLookup:
             ident = get(event)
             kind = type(ident)
             if kind is int:
+                # No table key is longer than 4300 digits (str() refuses those anyway).
+                if not -(2**63) <= ident < 2**64:
+                    continue
                 ident = str(ident)
             elif kind is not str:
                 continue

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,10 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+from logflume.fsutil import WriteFaults
 from logflume.ops.health import ProgressMonitor
 from logflume.ops.notify import Notifier
 from logflume.ops.view import PipelineStats
-from tests.ops.helpers import free_port, messages, ops_config, running, wait_for, write_lines
+from tests.ops.helpers import free_port, get_json, messages, ops_config, running, wait_for, write_lines
 
 
 @pytest.fixture
@@ -41,14 +44,16 @@ def receive(sock: socket.socket) -> dict[str, str]:
 def receive_for(sock: socket.socket, seconds: float) -> list[dict[str, str]]:
     """Every datagram that arrives within ``seconds``."""
     seen = []
-    sock.settimeout(seconds)
+    end = time.monotonic() + seconds
     try:
-        while True:
+        while (left := end - time.monotonic()) > 0:
+            sock.settimeout(left)
             seen.append(receive(sock))
     except TimeoutError:
-        return seen
+        pass
     finally:
         sock.settimeout(30)
+    return seen
 
 
 def receive_until(sock: socket.socket, key: str) -> list[dict[str, str]]:
@@ -129,6 +134,7 @@ class FakeRunnerStats:
 @dataclass
 class FakeRunner:
     stats: FakeRunnerStats = field(default_factory=FakeRunnerStats)
+    healthy: bool = True
 
 
 @dataclass
@@ -140,11 +146,18 @@ class FakeSource:
 
 
 @dataclass
+class FakeDeadLetters:
+    held: int = 0
+
+
+@dataclass
 class FakeView:
     stats: PipelineStats = field(default_factory=PipelineStats)
     runner: FakeRunner = field(default_factory=FakeRunner)
     source: FakeSource = field(default_factory=FakeSource)
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    faults: WriteFaults = field(default_factory=lambda: WriteFaults(logging.getLogger("t"), "dead letters"))
+    dead_letters: FakeDeadLetters = field(default_factory=FakeDeadLetters)
 
     @property
     def sources(self) -> dict[str, FakeSource]:
@@ -152,6 +165,9 @@ class FakeView:
 
     def all_runners(self) -> list[FakeRunner]:
         return [self.runner]
+
+    def write_faults(self) -> list[tuple[str, str, WriteFaults]]:
+        return [("dead_letter", "", self.faults)]
 
 
 class TestProgressMonitor:
@@ -169,6 +185,21 @@ class TestProgressMonitor:
         first, stalled = monitor.check(), monitor.check()
         view.runner.stats.events_sent += 10
         assert [first, stalled, monitor.check()] == [True, False, True]
+
+    @pytest.mark.parametrize("fault", ["backend down", "state write failing", "dead letters held"])
+    def test_waiting_on_a_known_fault_is_not_a_stall(self, fault: str) -> None:
+        """Input held back by a fault the daemon retries (a failing backend, a refused disk, dead
+        letters waiting for the disk) keeps the watchdog fed: a restart would cure none of them."""
+        view = FakeView()
+        monitor = ProgressMonitor(view)  # type: ignore[arg-type]
+        view.source.pending = 3
+        if fault == "backend down":
+            view.runner.healthy = False
+        elif fault == "state write failing":
+            view.faults.failed("/state/x", OSError(28, "No space left on device"))
+        else:
+            view.dead_letters.held = 2
+        assert [monitor.check(), monitor.check()] == [True, True]
 
 
 class TestDaemonNotifies:
@@ -192,11 +223,11 @@ class TestDaemonNotifies:
         assert pings == [{"WATCHDOG": "1"}]
         assert stopping[-1] == {"STOPPING": "1", "STATUS": "Draining and stopping"}
 
-    def test_stalled_pipeline_withholds_pings(
+    def test_backend_down_keeps_the_watchdog_fed(
         self, tmp_path: Path, notify_socket: tuple[str, socket.socket], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Input held up by a dead backend (memory buffer): the daemon reports the stall and sends no
-        WATCHDOG=1 from then until it stops."""
+        """Input held up by a dead backend (memory buffer): the daemon keeps pinging the watchdog
+        while it retries (a restart would not bring the backend back) and /readyz says not ready."""
         address, sock = notify_socket
         monkeypatch.setenv("NOTIFY_SOCKET", address)
         monkeypatch.setenv("WATCHDOG_USEC", "400000")
@@ -216,15 +247,15 @@ class TestDaemonNotifies:
         with running(config, port) as proc:
             receive_until(sock, "READY")
             write_lines(tmp_path, 10, seed=2)
-            before = receive_until(sock, "STATUS")
-            wait_for(
-                lambda: "Pipeline stalled; watchdog pings withheld" in messages(proc), 30, 0.1, "the log line"
-            )
-            # Five watchdog intervals in which a wrong ping would arrive.
-            stalled = receive_for(sock, 1.0)
+            down = "Sink is unreachable; will retry"
+            wait_for(lambda: down in messages(proc), 60, 0.1, "the failing backend")
+            # Five watchdog intervals in which pings must keep coming.
+            held = receive_for(sock, 1.0)
+            status, body = get_json(port, "/readyz")
             assert proc.proc is not None
             proc.proc.send_signal(signal.SIGTERM)
-            stopping = receive_until(sock, "STOPPING")
+            receive_until(sock, "STOPPING")
             proc.proc.wait(60)
-        assert before[-1] == {"STATUS": "Pipeline stalled"}
-        assert [message for message in stalled + stopping if "WATCHDOG" in message] == []
+        assert {"WATCHDOG": "1"} in held
+        assert (503, "not ready") == (status, body["status"])
+        assert "Pipeline stalled; watchdog pings withheld" not in messages(proc)

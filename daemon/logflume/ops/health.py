@@ -169,8 +169,12 @@ def _sources(view: DaemonView, problems: list[str], degraded: list[str]) -> tupl
 class ProgressMonitor:
     """Decides, each time it is asked, whether the pipeline moved since it was last asked.
 
-    Progress is events moving (read, processed, accepted by a sink) or nothing waiting to move:
-    an idle daemon with no input is healthy; one holding input it cannot pass on is stalled.
+    Progress is events moving (read, processed, accepted by a sink), nothing waiting to move (an
+    idle daemon with no input is healthy), or input held back by a fault the daemon knows and keeps
+    retrying: a sink whose backend fails, a disk that refuses local state, dead letters waiting for
+    the disk. A restart cures none of those (and repeated restarts make systemd give up on the
+    service), while /readyz and the metrics already say what is wrong. What is left is a stall
+    nobody explains: input waiting, nothing moving, nothing failing.
     """
 
     def __init__(self, view: DaemonView) -> None:
@@ -190,9 +194,19 @@ class ProgressMonitor:
         """Chunks read but not yet accepted by every sink, plus chunks queued for the processor."""
         return self.view.queue.qsize() + sum(source.in_flight() for source in self.view.sources.values())
 
+    def held_by_known_fault(self) -> bool:
+        """A sink's backend fails, a write of local state fails, or dead letters wait for the disk."""
+        view = self.view
+        return (
+            any(not runner.healthy for runner in view.all_runners())
+            or any(faults.failing for _, _, faults in view.write_faults())
+            or view.dead_letters.held > 0
+        )
+
     def check(self) -> bool:
-        """True when something moved since the previous call, or nothing is waiting."""
+        """True when something moved since the previous call, nothing is waiting, or what waits is
+        held back by a known fault being retried."""
         position = self._position()
         moved = position != self._last
         self._last = position
-        return moved or self.waiting() == 0
+        return moved or self.waiting() == 0 or self.held_by_known_fault()

@@ -43,6 +43,7 @@ BATCH = 2_000
 
 async def _write_all(sink: Any, records: list[dict[str, Any]]) -> None:
     await sink.open()
+    await sink.prepare()
     try:
         for start in range(0, len(records), BATCH):
             result = await sink.write(records[start : start + BATCH])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from logflume.app.daemon import Daemon
 from logflume.app.processor import metered_call
-from logflume.app.signals import run_daemon, tune_gc
+from logflume.app.signals import run_daemon
+from logflume.gctune import tune_gc
 
 __all__ = ["Daemon", "metered_call", "run_daemon", "tune_gc"]

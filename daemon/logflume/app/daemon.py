@@ -26,9 +26,8 @@ from logflume.ops.health import ProgressMonitor
 from logflume.ops.notify import Notifier
 from logflume.ops.tap import TapHub
 from logflume.ops.view import PipelineStats, SourceCounters, StageCounters
-from logflume.pipeline.build import build_chain
-from logflume.pipeline.mapping import build_mapper
-from logflume.pipeline.parse import Parser
+from logflume.pipeline.build import STATELESS, build_windowed
+from logflume.pipeline.job import PARSE, Job, ParseSettings
 from logflume.pipeline.redact import text_scrubber
 from logflume.pipeline.stage import Chain, StageMetric
 from logflume.sinks.config import SinkCommonConfig
@@ -37,6 +36,8 @@ from logflume.sinks.runner import SinkRunner
 from logflume.sources.config import SourceConfig
 from logflume.sources.tail import FileSource
 from logflume.statelock import StateLock
+from logflume.workers.pool import LocalPool, Pool, ProcessPool, default_workers
+from logflume.workers.wire import LogSettings
 
 log = logging.getLogger("logflume.app")
 
@@ -64,13 +65,13 @@ class Daemon:
         self._sync_failing: set[str] = set()  # sinks whose last sync failed (logged once)
         self.context = SinkContext(state_dir=config.state_dir, host=socket.gethostname())
         self.sources: dict[str, FileSource] = {}
-        self.parsers: dict[str, Parser] = {}
         self.source_stats: dict[str, SourceCounters] = {}
+        self.workers = config.workers or default_workers()
+        self.stage_stats: dict[str, StageCounters] = {PARSE: StageCounters()}
+        self.processor = Processor(self, self._build_pool(config))
         for source_config in config.sources:
-            self.add_source(source_config)
-        self.stage_stats: dict[str, StageCounters] = {"parse": StageCounters()}
-        self.processor = Processor(self)
-        self.chain = self.set_chain(build_chain(config.pipeline, config.state_dir))
+            self.add_source(source_config, announce=False)
+        self.windowed = self.set_windowed(build_windowed(config.pipeline, config.state_dir))
         self.alerts = AlertDispatcher(config.alerts)
         self.runners = [self.build_runner(sink) for sink in config.sinks]
         self.tap = TapHub()
@@ -82,6 +83,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[Any]] = []
         self._processor: asyncio.Task[None] | None = None
         self._reloads: set[asyncio.Task[bool]] = set()
+        self._reload_pending = False  # a SIGHUP came while starting
         self._failure: asyncio.Future[BaseException] | None = None
         # Internal tasks that died (name → error): health reports them until the process exits.
         self.failed_tasks: dict[str, str] = {}
@@ -92,11 +94,22 @@ class Daemon:
 
     # -- building -----------------------------------------------------------------------------
 
-    def add_source(self, config: SourceConfig) -> FileSource:
+    def _build_pool(self, config: Config) -> Pool:
+        """Where chunks are processed. The job is built here either way, so a stage or mapping
+        that cannot be built (a lookup table that cannot be read) stops the start, not a worker."""
+        parsers = [parse_settings(source) for source in config.sources]
+        job = Job(config.pipeline, parsers)
+        if self.workers == 1:
+            return LocalPool(job)
+        logs = LogSettings(config.log.level, config.log.format, dict(config.log.levels))
+        return ProcessPool(self.workers, config.pipeline, parsers, logs)
+
+    def add_source(self, config: SourceConfig, announce: bool = True) -> FileSource:
+        """A source to follow; ``announce``: its chunks are parsed with its settings from now on."""
         source = FileSource(config, self.config.state_dir, self.queue.put)
         self.sources[config.name] = source
-        mapper = build_mapper(config.preset, config.mapping)
-        self.parsers[config.name] = Parser(wrap_invalid=config.on_invalid == "wrap", mapper=mapper)
+        if announce:
+            self.processor.pool.add_source(parse_settings(config))
         self.source_stats.setdefault(config.name, SourceCounters())
         return source
 
@@ -104,11 +117,11 @@ class Daemon:
         sink = build_sink(config, self.context)
         return SinkRunner(sink, config, self.dead_letters.write, state_dir=self.config.state_dir)
 
-    def set_chain(self, chain: Chain) -> Chain:
-        """Use ``chain`` from the next batch on; counters of stages with the same name carry on."""
-        self.chain = chain
-        self.processor.use(chain)
-        return chain
+    def set_windowed(self, windowed: Chain) -> Chain:
+        """Use these aggregate and anomaly stages from the next chunk on."""
+        self.windowed = windowed
+        self.processor.use(windowed)
+        return windowed
 
     # -- what ops reads (logflume.ops.view.DaemonView) ----------------------------------------
 
@@ -120,7 +133,7 @@ class Daemon:
         return task is not None and not task.done()
 
     def stage_names(self) -> list[str]:
-        return ["parse", *(stage.name for stage in self.chain.stages)]
+        return [PARSE, *STATELESS, *(stage.name for stage in self.windowed.stages)]
 
     def write_faults(self) -> list[tuple[str, str, WriteFaults]]:
         """(kind, name, faults) of every writer of local state: what failed writes are counted by."""
@@ -134,7 +147,7 @@ class Daemon:
 
     def stage_telemetry(self) -> list[StageMetric]:
         out: list[StageMetric] = []
-        for stage in self.chain.stages:
+        for stage in self.windowed.stages:
             telemetry = getattr(stage, "telemetry", None)
             if telemetry is not None:
                 out.extend(telemetry())
@@ -153,6 +166,7 @@ class Daemon:
         for runner in self.runners:
             await runner.start()
         await self.alerts.start()
+        await self.processor.pool.start()
         for source in self.sources.values():
             self.start_source(source)
         self._processor = asyncio.create_task(self.processor.run(), name="processor")
@@ -165,7 +179,13 @@ class Daemon:
             task.add_done_callback(self._watch)
         self.ready = True
         self.notifier.ready()
-        log.info("Daemon started", extra={"sources": len(self.sources), "sinks": len(self.runners)})
+        if self._reload_pending:
+            self._reload_pending = False
+            self.request_reload()
+        log.info(
+            "Daemon started",
+            extra={"sources": len(self.sources), "sinks": len(self.runners), "workers": self.workers},
+        )
 
     def start_source(self, source: FileSource) -> None:
         task = asyncio.create_task(source.run(), name=f"source:{source.name}")
@@ -234,6 +254,7 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.processor.pool.stop()
         try:
             await self.save_checkpoints()
         except (LogflumeError, OSError) as exc:
@@ -287,7 +308,7 @@ class Daemon:
 
         A save the disk refuses is logged once, counted and tried again at the next save.
         """
-        for stage in self.chain.stages:
+        for stage in self.windowed.stages:
             save = getattr(stage, "save_state", None)
             if save is None:
                 continue
@@ -347,9 +368,14 @@ class Daemon:
     # -- reload -------------------------------------------------------------------------------
 
     def request_reload(self) -> None:
-        """SIGHUP: reload in the background (reloads run one after another)."""
-        if not self.ready or self.stopping:
-            log.warning("Reload ignored while starting or stopping")
+        """SIGHUP: reload in the background (reloads run one after another); one that comes while
+        the daemon starts (which takes a moment with worker processes) runs once it has started."""
+        if self.stopping:
+            log.warning("Reload ignored while stopping")
+            return
+        if not self.ready:
+            log.info("Reload requested while starting; it runs once started")
+            self._reload_pending = True
             return
         task = asyncio.create_task(self._notified_reload(), name="reload")
         self._reloads.add(task)
@@ -369,3 +395,8 @@ class Daemon:
             return False
         async with self._reload_lock:
             return await reloading.reload(self, self.config_path)
+
+
+def parse_settings(config: SourceConfig) -> ParseSettings:
+    """How a source's chunks are parsed (what a job needs of the source's config)."""
+    return ParseSettings(config.name, config.on_invalid == "wrap", config.preset, config.mapping)

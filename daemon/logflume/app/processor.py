@@ -1,10 +1,18 @@
-"""The processor: the hot loop that takes read chunks off the queue, parses them, runs the stages
-and hands each batch to every sink runner.
+"""The processor: the hot loop that takes read chunks off the queue, has them processed, and hands
+the results to every sink runner, in the order the chunks were read.
 
-One task, on the event loop. It never awaits per event: a chunk is parsed and run through the
-stages as one batch, and only the hand-over to the runners awaits (their buffers are the
-backpressure). A quiet second runs an empty batch through the stages (a *tick*), so windows
-close when input stops.
+Two tasks. The *feeder* takes each chunk off the queue and submits it to the pool
+(:mod:`logflume.workers.pool`): worker processes, or the daemon's own process with ``workers: 1``,
+where parse, the stateless stages and the encoder run (:mod:`logflume.pipeline.job`). The
+*applier* takes the results in the order the chunks were submitted, so acknowledgements,
+checkpoints and event ids are exactly what one process would give; it adds the counters, runs
+the windowed stages (aggregate, anomaly: they keep state, so they stay here) on what the job
+took for them, and dispatches the lines to the runners. Nothing awaits per event: a chunk is one
+job, and only the hand-over to the runners awaits (their buffers are the backpressure). A quiet
+second runs the windowed stages on nothing (a *tick*), so windows close when input stops.
+
+Batches adapt to the load without a timer: a reader hands over what it has as soon as it has it,
+and a busy pipeline lets the next chunk grow in the file meanwhile.
 """
 
 from __future__ import annotations
@@ -12,126 +20,245 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from logflume.events import Batch, Event, RawChunk
+from logflume import lines, selflog
+from logflume.events import Ack, Batch, DeadLetter, Event, RawChunk
+from logflume.lines import Lines
 from logflume.ops.view import StageCounters
-from logflume.pipeline.isolate import Snapshot, StageGuard
-from logflume.pipeline.stage import Chain, Stage
+from logflume.pipeline.aggregate.front import AggregateInput
+from logflume.pipeline.anomaly.front import AnomalyInput
+from logflume.pipeline.build import STATELESS
+from logflume.pipeline.isolate import metered_call
+from logflume.pipeline.job import ChunkResult, ChunkWork
+from logflume.pipeline.stage import Chain
+from logflume.workers.pool import Pool
 
 if TYPE_CHECKING:
     from logflume.app.daemon import Daemon
 
+# metered_call lived here; what imports it from here still finds it.
+__all__ = ["Processor", "metered_call"]
+
 log = logging.getLogger("logflume.app")
 
 TICK_SECONDS = 1.0
+# The stage whose output the windowed stages start from (for the tap).
+LAST_STATELESS = STATELESS[-1]
+# At most one log line per windowed stage in this many seconds about its failures.
+LOG_INTERVAL = 60.0
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """What one chunk (or tick) hands to the sinks, the dead-letter file and the alert channels."""
+
+    lines: list[Lines]
+    routes: dict[str, list[Lines]] | None = None
+    acks: list[Ack] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    alerts: list[Event] = field(default_factory=list)
 
 
 class Processor:
-    """Runs the daemon's chain on every chunk and dispatches the results (see the module docstring)."""
+    """Feeds the pool and applies its results in order (see the module docstring)."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, pool: Pool) -> None:
         self.daemon = daemon
-        # Reruns a stage event by event when it raises on a batch (the culprits are dead-lettered).
-        self.guard = StageGuard()
-        self._metered: list[tuple[Stage, StageCounters]] = []
+        self.pool = pool
+        self._aggregate: Any = None
+        self._anomaly: Any = None
+        self._pending: asyncio.Queue[tuple[RawChunk, float, asyncio.Future[ChunkResult]]] = asyncio.Queue(
+            maxsize=max(1, pool.size * 2)
+        )
+        self._levels = selflog.levels()
+        self._failures_logged: dict[str, float] = {}
 
-    def use(self, chain: Chain) -> None:
-        """Run ``chain`` from the next batch on; counters of stages with the same name carry on."""
-        stats = self.daemon.stage_stats
-        self._metered = [(stage, stats.setdefault(stage.name, StageCounters())) for stage in chain.stages]
+    def use(self, windowed: Chain) -> None:
+        """Run these windowed stages from the next chunk on (pass-through slots are skipped)."""
+        stages = {stage.name: stage for stage in windowed.stages}
+        self._aggregate = stages.get("aggregate") if hasattr(stages.get("aggregate"), "take") else None
+        self._anomaly = stages.get("anomaly") if hasattr(stages.get("anomaly"), "take") else None
 
     async def run(self) -> None:
-        queue = self.daemon.queue
-        now = time.time
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._feed(), name="processor:feed")
+                group.create_task(self._apply(), name="processor:apply")
+        except* Exception as failed:
+            # One task failed (and the other was cancelled): its error is the processor's.
+            raise failed.exceptions[0] from None
+
+    # -- feeding ------------------------------------------------------------------------------
+
+    async def _feed(self) -> None:
+        queue, pending, tap = self.daemon.queue, self._pending, self.daemon.tap
+        while True:
+            chunk = await queue.get()
+            now = time.time()
+            if chunk.data:
+                taps = self._taps() if tap.active else {}
+                work = ChunkWork(
+                    chunk.source, chunk.fingerprint, chunk.path, chunk.start, chunk.data, now, taps
+                )
+                future = await self.pool.submit(work)
+            else:
+                # Nothing to parse (the reader's own dead letters, or an offset to move past).
+                future = asyncio.get_running_loop().create_future()
+                future.set_result(ChunkResult([], None, [], [], 0, {}, {}))
+            await pending.put((chunk, now, future))
+
+    def _taps(self) -> dict[str, int]:
+        """The stages whose output the job encodes for the tap; the windowed stages start from the
+        last stateless one's."""
+        wanted = self.daemon.tap.wanted()
+        for name in ("aggregate", "anomaly"):
+            if name in wanted:
+                wanted[LAST_STATELESS] = max(wanted.get(LAST_STATELESS, 0), wanted[name])
+        return wanted
+
+    # -- applying -----------------------------------------------------------------------------
+
+    async def _apply(self) -> None:
+        pending, queue = self._pending, self.daemon.queue
         last_tick = time.monotonic()
         while True:
             try:
-                chunk = await asyncio.wait_for(queue.get(), TICK_SECONDS)
+                chunk, now, future = await asyncio.wait_for(pending.get(), TICK_SECONDS)
             except TimeoutError:
-                await self.tick(now())
+                await self.tick(time.time())
                 last_tick = time.monotonic()
                 continue
             try:
-                await self.handle(chunk, now())
+                await self.handle(chunk, await future, now)
             finally:
                 queue.task_done()
             if time.monotonic() - last_tick >= TICK_SECONDS:
-                await self.tick(now())
+                await self.tick(time.time())
                 last_tick = time.monotonic()
 
     async def tick(self, now: float) -> None:
-        """An empty batch through the stages, so windows close when input goes quiet."""
-        if self.daemon.tap.active:
-            await self.dispatch(self._run_stages_tapped(Batch([]), now))
-        else:
-            await self.dispatch(self._run_stages(Batch([]), now))
+        """The windowed stages on nothing, so windows close when input goes quiet."""
+        self._follow_levels()
+        if self._aggregate is None and self._anomaly is None:
+            return
+        out = Outgoing([])
+        self._windowed(out, None, None, 0, now, {})
+        await self.dispatch(out)
 
-    async def handle(self, chunk: RawChunk, now: float) -> None:
+    def _follow_levels(self) -> None:
+        """Workers log at the daemon's levels, also after SIGUSR1/SIGUSR2 or ``/loglevel``."""
+        levels = selflog.levels()
+        if levels != self._levels:
+            self._levels = levels
+            self.pool.set_levels(levels)
+
+    async def handle(self, chunk: RawChunk, result: ChunkResult, now: float) -> None:
         daemon = self.daemon
-        events, dead = daemon.parsers[chunk.source](chunk, now)
-        parse = daemon.stage_stats["parse"]
-        parse.batches += 1
-        parse.events_in += len(events) + len(dead)
-        parse.events_out += len(events)
-        parse.dead_letters += len(dead)
+        stage_stats = daemon.stage_stats
+        for name, count in result.counts.items():
+            counters = stage_stats.get(name)
+            if counters is None:
+                counters = stage_stats[name] = StageCounters()
+            count.add_to(counters)
+        dead = result.dead
         if chunk.dead:
             dead.extend(chunk.dead)
         daemon.stats.chunks += 1
-        daemon.stats.events_in += len(events)
-        counters = daemon.source_stats[chunk.source]
-        counters.chunks += 1
-        counters.bytes += len(chunk.data)
-        counters.events += len(events)
-        counters.dead_letters += len(dead)
-        batch = Batch(events, [chunk.ack], dead)
-        # The only cost of tapping when nobody taps: this check, once per batch.
-        if daemon.tap.active:
-            self._offer("parse", events)
-            batch = self._run_stages_tapped(batch, now)
-        else:
-            batch = self._run_stages(batch, now)
-        await self.dispatch(batch)
+        daemon.stats.events_in += result.parsed
+        counters_of_source = daemon.source_stats[chunk.source]
+        counters_of_source.chunks += 1
+        counters_of_source.bytes += len(chunk.data)
+        counters_of_source.events += result.parsed
+        counters_of_source.dead_letters += len(dead)
+        if result.taps:
+            for stage, (encoded, total) in result.taps.items():
+                self._offer(stage, encoded, total)
+        out = Outgoing(result.lines, result.routes, [chunk.ack], dead, result.alerts)
+        self._windowed(out, result.aggregate, result.anomaly, result.events, now, result.taps)
+        await self.dispatch(out)
 
-    def _run_stages(self, batch: Batch, now: float) -> Batch:
-        # The chain's loop, counting per stage (a few integer additions per stage and batch).
-        guard = self.guard
-        for stage, counters in self._metered:
-            batch = metered_call(stage, counters, batch, now, guard)
-        return batch
+    def _windowed(
+        self,
+        out: Outgoing,
+        aggregate: AggregateInput | None,
+        anomaly: AnomalyInput | None,
+        events: int,
+        now: float,
+        taps: dict[str, tuple[list[bytes], int]],
+    ) -> None:
+        """The aggregate and anomaly stages on what the job took for them; the events they make
+        (window metrics, alerts) join the main stream."""
+        if self._aggregate is None and self._anomaly is None:
+            return
+        batch = Batch([], [], [], [])
+        after: dict[str, int] = {}  # how many new events there were after each stage (for the tap)
+        if self._aggregate is not None:
+            taken = aggregate if aggregate is not None else AggregateInput()
+            self._take("aggregate", events, batch, lambda: self._aggregate.take(taken, batch, now))
+        after["aggregate"] = len(batch.events)
+        if self._anomaly is not None:
+            parts = [anomaly] if anomaly is not None else []
+            parts.append(self._anomaly.front(batch.events))  # the metrics the aggregate just made
+            self._take("anomaly", events, batch, lambda: self._anomaly.take(parts, batch, now))
+        after["anomaly"] = len(batch.events)
+        if self.daemon.tap.active:
+            wanted = self.daemon.tap.wanted()
+            base, count = taps.get(LAST_STATELESS, ([], 0))
+            for name, made in after.items():
+                if name in wanted:
+                    new = [lines.encode_line(event) for event in batch.events[:made]]
+                    self._offer(name, base + new, count + made)
+        if batch.events:
+            out.lines = [*out.lines, *lines.encode(batch.events)]
+        out.alerts = [*out.alerts, *batch.alerts]
 
-    def _run_stages_tapped(self, batch: Batch, now: float) -> Batch:
-        offer, guard = self._offer, self.guard
-        for stage, counters in self._metered:
-            batch = metered_call(stage, counters, batch, now, guard)
-            offer(stage.name, batch.events)
-        return batch
-
-    def _offer(self, stage: str, events: list[Event]) -> None:
-        """Copies for the tap clients; a tap that fails never stops the processor."""
+    def _take(self, name: str, events: int, batch: Batch, call: Any) -> None:
+        """One windowed stage, counted like any stage. Should it raise (a bug), the chunk's events
+        are still delivered; only that stage's windows miss them (counted and logged)."""
+        counters = self.daemon.stage_stats.setdefault(name, StageCounters())
+        before = len(batch.events)
+        counters.batches += 1
+        counters.events_in += events + before
         try:
-            self.daemon.tap.offer(stage, events)
+            call()
+        except Exception as exc:
+            counters.failed_batches += 1
+            now = time.monotonic()
+            if now - self._failures_logged.get(name, float("-inf")) >= LOG_INTERVAL:
+                self._failures_logged[name] = now
+                log.error(
+                    "Stage failed on a batch; its windows miss these events",
+                    extra={"stage": name, "error_type": type(exc).__name__, "events": events},
+                )
+        counters.events_out += events + len(batch.events)
+
+    def _offer(self, stage: str, encoded: list[bytes], events: int) -> None:
+        """Lines for the tap clients; a tap that fails never stops the processor."""
+        try:
+            self.daemon.tap.offer_lines(stage, encoded, events)
         except Exception as exc:
             log.warning("Tap could not take events", extra={"stage": stage, "error_type": type(exc).__name__})
 
-    async def dispatch(self, batch: Batch) -> None:
+    async def dispatch(self, out: Outgoing) -> None:
         daemon = self.daemon
         stats = daemon.stats
-        if batch.dead:
-            daemon.dead_letters.write(batch.dead)
-            stats.dead_letters += len(batch.dead)
+        if out.dead:
+            daemon.dead_letters.write(out.dead)
+            stats.dead_letters += len(out.dead)
         if daemon.dead_letters.held:
             # The disk refused dead letters: hand nothing on (the readers pause behind the queue)
             # until they are written, so no acknowledgement passes a dead letter held in memory.
             await daemon.dead_letters.drain()
-        if batch.alerts:
+        if out.alerts:
             fired = stats.alerts_fired
-            for alert in batch.alerts:
+            for alert in out.alerts:
                 rule = str(alert.get("rule"))
                 fired[rule] = fired.get(rule, 0) + 1
-            daemon.alerts.submit(batch.alerts)
-        acks = batch.acks
-        if not batch.events and not acks and not (batch.routes and any(batch.routes.values())):
+            daemon.alerts.submit(out.alerts)
+        acks, routes = out.acks, out.routes
+        if not out.lines and not acks and not (routes and any(routes.values())):
             return
         async with daemon.dispatch_lock:
             # The runners of this batch: a reload swapping them meanwhile waits for this lock, so
@@ -140,36 +267,9 @@ class Processor:
             for ack in acks:
                 ack.retain(len(runners))
             for runner in runners:
-                await runner.put(batch.events_for(runner.name), acks)
+                await runner.put(routes.get(runner.name, out.lines) if routes else out.lines, acks)
         for ack in acks:
             ack.done()  # the processor's own hold
-        stats.events_out += len(batch.events)
+        stats.events_out += lines.count(out.lines)
         stats.last_progress = time.monotonic()
 
-
-def metered_call(
-    stage: Stage, counters: StageCounters, batch: Batch, now: float, guard: StageGuard
-) -> Batch:
-    """One stage on one batch, counted; a stage that raises is rerun event by event (the events
-    it still raises on are dead-lettered), so no event can stop the processor."""
-    before = Snapshot.of(batch)
-    events_in, dead_in, routed_in = before.count, before.dead, _routed(batch)
-    try:
-        batch = stage(batch, now)
-    except Exception as exc:
-        counters.failed_batches += 1
-        batch = guard.rerun(stage, before.restore(batch), now, exc)
-    events_out = len(batch.events)
-    routed = _routed(batch) - routed_in
-    counters.batches += 1
-    counters.events_in += events_in
-    counters.events_out += events_out
-    counters.routed += routed
-    if events_in > events_out + routed:
-        counters.dropped += events_in - events_out - routed
-    counters.dead_letters += len(batch.dead) - dead_in
-    return batch
-
-
-def _routed(batch: Batch) -> int:
-    return sum(map(len, batch.routes.values())) if batch.routes else 0

@@ -2,9 +2,10 @@
 
 Sinks and sources are compared by value, by name: an identical one keeps running untouched, a
 changed one is replaced (the old one drained and closed, then the new one started), a removed
-one is drained and closed, a new one started. The stage chain is always rebuilt, so that lookup
-tables and databases on disk are read again. A few settings cannot change while running; the
-new value is reported and takes effect at the next start.
+one is drained and closed, a new one started. The stages are always rebuilt (in the daemon and in
+every worker process), so that lookup tables and databases on disk are read again. A few
+settings cannot change while running; the new value is reported and takes effect at the next
+start.
 
 The plan (:func:`plan_reload`) is pure and does no I/O; :func:`reload` loads the file through the
 same path as ``logflume validate`` and start-up, and applies the plan to a running daemon.
@@ -21,7 +22,8 @@ from logflume import selflog
 from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.config import Config, load_config
 from logflume.errors import ConfigError
-from logflume.pipeline.build import build_chain
+from logflume.pipeline.build import build_windowed
+from logflume.pipeline.job import StageSet
 from logflume.pipeline.redact import text_scrubber
 from logflume.sinks.runner import SinkRunner
 
@@ -31,8 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("logflume.app")
 
 # Settings that shape resources held for the whole run: the state directory (checkpoints, disk
-# buffers), the dead-letter file, the listening socket and the size of the processor queue.
-RESTART_ONLY = ("state_dir", "dead_letter", "http", "queue_chunks")
+# buffers), the dead-letter file, the listening socket, the size of the processor queue and the
+# worker processes.
+RESTART_ONLY = ("state_dir", "dead_letter", "http", "queue_chunks", "workers")
 # How often a reload looks whether a removed source's last chunks were acknowledged.
 DRAIN_POLL_SECONDS = 0.05
 
@@ -146,13 +149,16 @@ async def _apply(daemon: Daemon, new: Config, plan: ReloadPlan) -> bool:
             # No await from here to the swap: no batch runs through the stages in between,
             # so the state saved is the state the new chain restores.
             daemon.save_stage_state()
-            chain = build_chain(new.pipeline, new.state_dir)
+            # Built here first: a table that cannot be read fails the reload, not a worker.
+            stateless = StageSet.build(new.pipeline)
+            windowed = build_windowed(new.pipeline, new.state_dir)
             retiring = [runner for runner in daemon.runners if runner.name in plan.sinks_stop]
             by_name = {runner.name: runner for runner in daemon.runners if runner.name not in plan.sinks_stop}
             by_name.update((runner.name, runner) for runner in [*started, *replacements])
             daemon.runners = [by_name[sink.name] for sink in sinks]
             daemon.retiring.extend(retiring)
-            daemon.set_chain(chain)
+            daemon.set_windowed(windowed)
+            daemon.processor.pool.use(new.pipeline, stateless)
             if daemon.dead_letters.raw_mode == "redacted":
                 daemon.dead_letters.use_scrubber(text_scrubber(new.pipeline.redact))
             old_alerts, daemon.alerts = daemon.alerts, alerts or daemon.alerts

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -18,18 +17,11 @@ from logflume import selflog
 from logflume.app.daemon import Daemon
 from logflume.config import Config
 from logflume.errors import EXIT_CONFIG, LogflumeError, StateFileError
+from logflume.gctune import tune_gc, tune_malloc
 from logflume.ops.health import LoopMonitor
 from logflume.ops.http import OpsServer
 
 log = logging.getLogger("logflume.app")
-
-
-def tune_gc() -> None:
-    """Make the cyclic GC rare: the hot path allocates millions of short-lived acyclic dicts, and
-    with default thresholds collections of the young generation cost as much as parsing."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def _exit_now(daemon: Daemon) -> None:
@@ -47,6 +39,7 @@ async def run_daemon(config: Config, config_path: str | None = None) -> int:
     internal task failed (so systemd's Restart=on-failure restarts it)."""
     daemon = Daemon(config, config_path)
     tune_gc()
+    tune_malloc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     monitor = LoopMonitor()

@@ -1,0 +1,89 @@
+"""A worker process: ``python -m logflume.workers.process``, started by the daemon's pool.
+
+It reads frames from stdin (:mod:`.wire`), runs each chunk through its :class:`~logflume.pipeline.job.Job`
+and writes the result to stdout, one chunk at a time, in the order they came. It imports only
+what the stages need (no sinks, no HTTP server, no asyncio loop).
+
+Its life is the daemon's: signals are the daemon's to handle (SIGINT from a terminal, SIGTERM
+from systemd for the whole group), so the worker ignores them and ends when its stdin ends — when
+the daemon closes it, or when the daemon process is gone, however it ended. Anything written to
+stdout by a library would corrupt the frames, so fd 1 is pointed at stderr and the frames go to a
+private copy of the original stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+
+from logflume import selflog
+from logflume.gctune import tune_gc, tune_malloc
+from logflume.pipeline.job import Job
+from logflume.workers.wire import LogSettings, frame, read_frame, result_frame, write_frame
+
+log = logging.getLogger("logflume.workers")
+
+IGNORED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def serve(inp: int, out: int) -> int:
+    """Answer frames from ``inp`` on ``out`` until ``inp`` ends; the exit code."""
+    stream = os.fdopen(inp, "rb", buffering=1 << 20)
+    job: Job | None = None
+    while True:
+        received = read_frame(stream)
+        if received is None:
+            return 0
+        message, data = received
+        kind = message[0]
+        if kind == "chunk":
+            assert job is not None, "setup first"
+            _, seq, work = message
+            work.data = data
+            write_frame(out, result_frame(seq, job.run(work)))
+        elif kind == "setup":
+            _, settings, pipeline, parsers = message
+            _log_like(settings)
+            try:
+                job = Job(pipeline, parsers)
+            except Exception as exc:  # reported to the daemon, which cannot start without workers
+                write_frame(out, frame(("failed", f"{type(exc).__name__}: {exc}")))
+                return 1
+            write_frame(out, frame(("ready", os.getpid())))
+        elif kind == "stages":
+            assert job is not None, "setup first"
+            # The daemon built the same stages before sending them, so this fails only if a file
+            # they read changed in between: exit, and the daemon starts a worker that reads it again.
+            job.use(message[1])
+        elif kind == "source":
+            assert job is not None, "setup first"
+            job.add_source(message[1])
+        elif kind == "levels":
+            selflog.apply_levels(message[1].get(selflog.ROOT, "INFO"), message[1])
+
+
+def _log_like(settings: LogSettings) -> None:
+    selflog.setup_logging(settings.level, settings.format, settings.levels)
+
+
+def main() -> int:
+    for sig in IGNORED:
+        signal.signal(sig, signal.SIG_IGN)
+    out = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    tune_gc()
+    tune_malloc()
+    try:
+        return serve(0, out)
+    except BrokenPipeError:
+        return 0  # the daemon is gone: nobody is waiting for the result
+    except Exception:
+        log.exception("Worker process failed", extra={"pid": os.getpid()})
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

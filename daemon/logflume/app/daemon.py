@@ -102,7 +102,8 @@ class Daemon:
         if self.workers == 1:
             return LocalPool(job)
         logs = LogSettings(config.log.level, config.log.format, dict(config.log.levels))
-        return ProcessPool(self.workers, config.pipeline, parsers, logs)
+        # The job built here also takes the small chunks (a few lines: latency, not throughput).
+        return ProcessPool(self.workers, config.pipeline, parsers, logs, local=LocalPool(job))
 
     def add_source(self, config: SourceConfig, announce: bool = True) -> FileSource:
         """A source to follow; ``announce``: its chunks are parsed with its settings from now on."""

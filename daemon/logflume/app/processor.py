@@ -69,8 +69,9 @@ class Processor:
         self.pool = pool
         self._aggregate: Any = None
         self._anomaly: Any = None
-        self._pending: asyncio.Queue[tuple[RawChunk, float, asyncio.Future[ChunkResult]]] = asyncio.Queue(
-            maxsize=max(1, pool.size * 2)
+        # Chunks submitted, in the order they were read, with their results to come; None: a tick.
+        self._pending: asyncio.Queue[tuple[RawChunk, float, asyncio.Future[ChunkResult]] | None] = (
+            asyncio.Queue(maxsize=max(1, pool.size * 2))
         )
         self._levels = selflog.levels()
         self._failures_logged: dict[str, float] = {}
@@ -86,6 +87,7 @@ class Processor:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._feed(), name="processor:feed")
                 group.create_task(self._apply(), name="processor:apply")
+                group.create_task(self._ticker(), name="processor:tick")
         except* Exception as failed:
             # One task failed (and the other was cancelled): its error is the processor's.
             raise failed.exceptions[0] from None
@@ -122,21 +124,22 @@ class Processor:
 
     async def _apply(self) -> None:
         pending, queue = self._pending, self.daemon.queue
-        last_tick = time.monotonic()
         while True:
-            try:
-                chunk, now, future = await asyncio.wait_for(pending.get(), TICK_SECONDS)
-            except TimeoutError:
+            item = await pending.get()
+            if item is None:
                 await self.tick(time.time())
-                last_tick = time.monotonic()
                 continue
+            chunk, now, future = item
             try:
                 await self.handle(chunk, await future, now)
             finally:
                 queue.task_done()
-            if time.monotonic() - last_tick >= TICK_SECONDS:
-                await self.tick(time.time())
-                last_tick = time.monotonic()
+
+    async def _ticker(self) -> None:
+        """A tick in line with the chunks every TICK_SECONDS (behind those already waiting)."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            await self._pending.put(None)
 
     async def tick(self, now: float) -> None:
         """The windowed stages on nothing, so windows close when input goes quiet."""

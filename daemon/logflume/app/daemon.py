@@ -36,7 +36,7 @@ from logflume.sinks.runner import SinkRunner
 from logflume.sources.config import SourceConfig
 from logflume.sources.tail import FileSource
 from logflume.statelock import StateLock
-from logflume.workers.pool import LocalPool, Pool, ProcessPool, default_workers
+from logflume.workers.pool import LocalPool, ProcessPool, default_workers
 from logflume.workers.wire import LogSettings
 
 log = logging.getLogger("logflume.app")
@@ -68,7 +68,7 @@ class Daemon:
         self.source_stats: dict[str, SourceCounters] = {}
         self.workers = config.workers or default_workers()
         self.stage_stats: dict[str, StageCounters] = {PARSE: StageCounters()}
-        self.processor = Processor(self, self._build_pool(config))
+        self.processor = self._build_processor(config)
         for source_config in config.sources:
             self.add_source(source_config, announce=False)
         self.windowed = self.set_windowed(build_windowed(config.pipeline, config.state_dir))
@@ -94,23 +94,23 @@ class Daemon:
 
     # -- building -----------------------------------------------------------------------------
 
-    def _build_pool(self, config: Config) -> Pool:
-        """Where chunks are processed. The job is built here either way, so a stage or mapping
-        that cannot be built (a lookup table that cannot be read) stops the start, not a worker."""
+    def _build_processor(self, config: Config) -> Processor:
+        """The processor and where its chunks are processed. The job is built here either way, so
+        a stage or mapping that cannot be built (a lookup table that cannot be read) stops the
+        start, not a worker; with workers it also takes the small chunks (see the processor)."""
         parsers = [parse_settings(source) for source in config.sources]
-        job = Job(config.pipeline, parsers)
+        local = LocalPool(Job(config.pipeline, parsers))
         if self.workers == 1:
-            return LocalPool(job)
+            return Processor(self, local)
         logs = LogSettings(config.log.level, config.log.format, dict(config.log.levels))
-        # The job built here also takes the small chunks (a few lines: latency, not throughput).
-        return ProcessPool(self.workers, config.pipeline, parsers, logs, local=LocalPool(job))
+        return Processor(self, ProcessPool(self.workers, config.pipeline, parsers, logs), local)
 
     def add_source(self, config: SourceConfig, announce: bool = True) -> FileSource:
         """A source to follow; ``announce``: its chunks are parsed with its settings from now on."""
         source = FileSource(config, self.config.state_dir, self.queue.put)
         self.sources[config.name] = source
         if announce:
-            self.processor.pool.add_source(parse_settings(config))
+            self.processor.add_source(parse_settings(config))
         self.source_stats.setdefault(config.name, SourceCounters())
         return source
 

@@ -30,10 +30,11 @@ from logflume.ops.view import StageCounters
 from logflume.pipeline.aggregate.front import AggregateInput
 from logflume.pipeline.anomaly.front import AnomalyInput
 from logflume.pipeline.build import STATELESS
+from logflume.pipeline.config import PipelineConfig
 from logflume.pipeline.isolate import metered_call
-from logflume.pipeline.job import ChunkResult, ChunkWork
+from logflume.pipeline.job import ChunkResult, ChunkWork, ParseSettings, StageSet
 from logflume.pipeline.stage import Chain
-from logflume.workers.pool import Pool
+from logflume.workers.pool import LocalPool, Pool
 
 if TYPE_CHECKING:
     from logflume.app.daemon import Daemon
@@ -44,6 +45,11 @@ __all__ = ["Processor", "metered_call"]
 log = logging.getLogger("logflume.app")
 
 TICK_SECONDS = 1.0
+# A chunk smaller than this (and than a quarter of what its reader reads at once) is processed in
+# the daemon's own process even when it has workers: the reader had caught up with a file being
+# written, and a few lines cost less here than the two hand-overs between processes, and arrive
+# sooner. Larger chunks mean a reader is behind: they go to the workers.
+LOCAL_BELOW = 64 * 1024
 # The stage whose output the windowed stages start from (for the tap).
 LAST_STATELESS = STATELESS[-1]
 # At most one log line per windowed stage in this many seconds about its failures.
@@ -62,11 +68,13 @@ class Outgoing:
 
 
 class Processor:
-    """Feeds the pool and applies its results in order (see the module docstring)."""
+    """Feeds the pool and applies its results in order (see the module docstring). ``local`` runs
+    small chunks in this process when ``pool`` is worker processes."""
 
-    def __init__(self, daemon: Daemon, pool: Pool) -> None:
+    def __init__(self, daemon: Daemon, pool: Pool, local: LocalPool | None = None) -> None:
         self.daemon = daemon
         self.pool = pool
+        self.local = local
         self._aggregate: Any = None
         self._anomaly: Any = None
         # Chunks submitted, in the order they were read, with their results to come; None: a tick.
@@ -81,6 +89,18 @@ class Processor:
         stages = {stage.name: stage for stage in windowed.stages}
         self._aggregate = stages.get("aggregate") if hasattr(stages.get("aggregate"), "take") else None
         self._anomaly = stages.get("anomaly") if hasattr(stages.get("anomaly"), "take") else None
+
+    def use_stages(self, pipeline: PipelineConfig, built: StageSet) -> None:
+        """Jobs submitted from now on run ``pipeline``'s stages (``built`` here, for local jobs)."""
+        self.pool.use(pipeline, built)
+        if self.local is not None:
+            self.local.use(pipeline, built)
+
+    def add_source(self, settings: ParseSettings) -> None:
+        """Chunks of this source read from now on are parsed with ``settings``."""
+        self.pool.add_source(settings)
+        if self.local is not None:
+            self.local.add_source(settings)
 
     async def run(self) -> None:
         try:
@@ -104,12 +124,18 @@ class Processor:
                 work = ChunkWork(
                     chunk.source, chunk.fingerprint, chunk.path, chunk.start, chunk.data, now, taps
                 )
-                future = await self.pool.submit(work)
+                pool = self.local if self.local is not None and self._small(chunk) else self.pool
+                future = await pool.submit(work)
             else:
                 # Nothing to parse (the reader's own dead letters, or an offset to move past).
                 future = asyncio.get_running_loop().create_future()
                 future.set_result(ChunkResult([], None, [], [], 0, {}, {}))
             await pending.put((chunk, now, future))
+
+    def _small(self, chunk: RawChunk) -> bool:
+        source = self.daemon.sources.get(chunk.source)
+        reads = source.config.read_bytes if source is not None else LOCAL_BELOW
+        return len(chunk.data) < min(LOCAL_BELOW, reads // 4)
 
     def _taps(self) -> dict[str, int]:
         """The stages whose output the job encodes for the tap; the windowed stages start from the

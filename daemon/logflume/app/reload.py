@@ -158,7 +158,7 @@ async def _apply(daemon: Daemon, new: Config, plan: ReloadPlan) -> bool:
             daemon.runners = [by_name[sink.name] for sink in sinks]
             daemon.retiring.extend(retiring)
             daemon.set_windowed(windowed)
-            daemon.processor.pool.use(new.pipeline, stateless)
+            daemon.processor.use_stages(new.pipeline, stateless)
             if daemon.dead_letters.raw_mode == "redacted":
                 daemon.dead_letters.use_scrubber(text_scrubber(new.pipeline.redact))
             old_alerts, daemon.alerts = daemon.alerts, alerts or daemon.alerts

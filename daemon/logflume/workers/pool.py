@@ -37,9 +37,6 @@ from logflume.workers.wire import LogSettings, frame, restore
 log = logging.getLogger("logflume.workers")
 
 PER_WORKER = 2
-# Smaller chunks are processed in the daemon's own process (when it has the job): a few lines
-# cost less there than the two hand-overs between processes, and arrive sooner.
-LOCAL_BELOW = 64 * 1024
 MAX_ATTEMPTS = 3
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0
@@ -115,19 +112,12 @@ class _Worker:
 
 
 class ProcessPool:
-    """``size`` worker processes (see the module docstring); chunks smaller than LOCAL_BELOW go to
-    ``local`` instead, when given."""
+    """``size`` worker processes (see the module docstring)."""
 
     def __init__(
-        self,
-        size: int,
-        pipeline: PipelineConfig,
-        parsers: list[ParseSettings],
-        logs: LogSettings,
-        local: LocalPool | None = None,
+        self, size: int, pipeline: PipelineConfig, parsers: list[ParseSettings], logs: LogSettings
     ) -> None:
         self.size = size
-        self.local = local
         self.pipeline = pipeline
         self.parsers = {settings.source: settings for settings in parsers}
         self.logs = logs
@@ -233,8 +223,6 @@ class ProcessPool:
     # -- work ---------------------------------------------------------------------------------
 
     async def submit(self, work: ChunkWork) -> asyncio.Future[ChunkResult]:
-        if self.local is not None and len(work.data) < LOCAL_BELOW:
-            return await self.local.submit(work)
         while True:
             if self._broken is not None:
                 raise self._broken
@@ -266,14 +254,10 @@ class ProcessPool:
         # Each worker builds its own from the config (what ``built`` was made of).
         self.pipeline = pipeline
         self._broadcast(("stages", pipeline))
-        if self.local is not None:
-            self.local.use(pipeline, built)
 
     def add_source(self, settings: ParseSettings) -> None:
         self.parsers[settings.source] = settings
         self._broadcast(("source", settings))
-        if self.local is not None:
-            self.local.add_source(settings)
 
     def set_levels(self, levels: dict[str, str]) -> None:
         self.logs = LogSettings(self.logs.level, self.logs.format, dict(levels))

@@ -36,7 +36,7 @@ from logflume.workers.wire import LogSettings, frame, restore
 
 log = logging.getLogger("logflume.workers")
 
-PER_WORKER = 2
+PER_WORKER = 3
 MAX_ATTEMPTS = 3
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0

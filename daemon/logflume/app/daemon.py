@@ -167,7 +167,7 @@ class Daemon:
         for runner in self.runners:
             await runner.start()
         await self.alerts.start()
-        await self.processor.pool.start()
+        self.processor.start()
         for source in self.sources.values():
             self.start_source(source)
         self._processor = asyncio.create_task(self.processor.run(), name="processor")
@@ -178,6 +178,8 @@ class Daemon:
         ]
         for task in self._tasks:
             task.add_done_callback(self._watch)
+        # Started (and ready) once the workers are up; lines are read and processed meanwhile.
+        await self.processor.started()
         self.ready = True
         self.notifier.ready()
         if self._reload_pending:
@@ -255,7 +257,7 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.processor.pool.stop()
+        await self.processor.stop()
         try:
             await self.save_checkpoints()
         except (LogflumeError, OSError) as exc:

@@ -83,12 +83,38 @@ class Processor:
         )
         self._levels = selflog.levels()
         self._failures_logged: dict[str, float] = {}
+        # Until the worker processes are up, chunks are processed here (see :meth:`start`).
+        self._pool_up = local is None
+        self._starting: asyncio.Task[None] | None = None
 
     def use(self, windowed: Chain) -> None:
         """Run these windowed stages from the next chunk on (pass-through slots are skipped)."""
         stages = {stage.name: stage for stage in windowed.stages}
         self._aggregate = stages.get("aggregate") if hasattr(stages.get("aggregate"), "take") else None
         self._anomaly = stages.get("anomaly") if hasattr(stages.get("anomaly"), "take") else None
+
+    def start(self) -> None:
+        """Start the pool's worker processes in the background: chunks read meanwhile are
+        processed in this process, so reading starts at once (a worker takes ~0.3 s to import
+        and build its stages)."""
+        if self._starting is None:
+            self._starting = asyncio.create_task(self._start_pool(), name="processor:workers")
+
+    async def started(self) -> None:
+        """Until the worker processes are up; WorkerError when they cannot start."""
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+
+    async def _start_pool(self) -> None:
+        await self.pool.start()
+        self._pool_up = True
+
+    async def stop(self) -> None:
+        """End the worker processes (once every chunk is applied, or at a forced stop)."""
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            await asyncio.gather(self._starting, return_exceptions=True)
+        await self.pool.stop()
 
     def use_stages(self, pipeline: PipelineConfig, built: StageSet) -> None:
         """Jobs submitted from now on run ``pipeline``'s stages (``built`` here, for local jobs)."""
@@ -124,7 +150,8 @@ class Processor:
                 work = ChunkWork(
                     chunk.source, chunk.fingerprint, chunk.path, chunk.start, chunk.data, now, taps
                 )
-                pool = self.local if self.local is not None and self._small(chunk) else self.pool
+                local = self.local is not None and (not self._pool_up or self._small(chunk))
+                pool = self.local if local and self.local is not None else self.pool
                 future = await pool.submit(work)
             else:
                 # Nothing to parse (the reader's own dead letters, or an offset to move past).

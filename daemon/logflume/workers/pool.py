@@ -32,6 +32,7 @@ from logflume.gctune import MALLOC_ENV
 from logflume.pipeline.config import PipelineConfig
 from logflume.pipeline.job import ChunkResult, ChunkWork, Job, ParseSettings, StageSet
 from logflume.workers.channel import Channel, Message, widen
+from logflume.workers.ring import Ring
 from logflume.workers.wire import LogSettings, frame, restore
 
 log = logging.getLogger("logflume.workers")
@@ -105,6 +106,7 @@ class _Task:
 class _Worker:
     index: int
     process: subprocess.Popen[bytes]
+    ring: Ring
     channel: Channel | None = None
     ready: asyncio.Future[Message] | None = None
     tasks: deque[_Task] = field(default_factory=deque)
@@ -150,23 +152,26 @@ class ProcessPool:
     async def _spawn(self, index: int) -> _Worker:
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
+        ring = Ring()
         try:
             process = await asyncio.to_thread(
                 subprocess.Popen,
                 [sys.executable, "-m", "logflume.workers.process"],
                 stdin=to_worker_r,
                 stdout=from_worker_w,
+                pass_fds=(ring.fd,),
                 env={**os.environ, **MALLOC_ENV},
             )
         except OSError as exc:
             for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w):
                 os.close(fd)
+            ring.close()
             raise WorkerError(f"cannot start a worker process: {exc}") from exc
         os.close(to_worker_r)
         os.close(from_worker_w)
         widen(to_worker_w)
         widen(from_worker_r)
-        worker = _Worker(index, process)
+        worker = _Worker(index, process, ring)
         worker.ready = asyncio.get_running_loop().create_future()
         worker.channel = Channel(
             to_worker_w,
@@ -174,7 +179,8 @@ class ProcessPool:
             lambda message, data: self._received(worker, message, data),
             lambda: self._ended(worker),
         )
-        worker.channel.send(frame(("setup", self.logs, self.pipeline, list(self.parsers.values()))))
+        setup = ("setup", self.logs, self.pipeline, list(self.parsers.values()), (ring.fd, ring.size))
+        worker.channel.send(frame(setup))
         try:
             async with asyncio.timeout(START_TIMEOUT):
                 reply = await worker.ready
@@ -219,6 +225,7 @@ class ProcessPool:
             await asyncio.to_thread(process.wait)
         if worker.channel is not None:
             worker.channel.close()
+        worker.ring.close()
 
     # -- work ---------------------------------------------------------------------------------
 
@@ -245,7 +252,8 @@ class ProcessPool:
         data, work.data = work.data, b""
         try:
             assert worker.channel is not None
-            worker.channel.send(frame(("chunk", task.seq, work), [data]))
+            region = worker.ring.put(data)  # through shared memory when it fits (see .ring)
+            worker.channel.send(frame(("chunk", task.seq, work, region), [] if region else [data]))
         finally:
             work.data = data  # kept: a worker that dies hands it to the next one
         worker.tasks.append(task)

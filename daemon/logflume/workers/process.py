@@ -14,6 +14,7 @@ private copy of the original stdout.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import queue
@@ -26,6 +27,7 @@ from logflume import selflog
 from logflume.gctune import tune_gc, tune_malloc
 from logflume.lines import Data
 from logflume.pipeline.job import Job
+from logflume.workers.ring import RingReader
 from logflume.workers.wire import LogSettings, frame, read_frame, result_frame, write_frame
 
 log = logging.getLogger("logflume.workers")
@@ -77,6 +79,7 @@ def serve(inp: int, out: int) -> int:
 
 def _serve(stream: BinaryIO, replies: Replies) -> int:
     job: Job | None = None
+    ring: RingReader | None = None
     while True:
         received = read_frame(stream)
         if received is None:
@@ -85,17 +88,20 @@ def _serve(stream: BinaryIO, replies: Replies) -> int:
         kind = message[0]
         if kind == "chunk":
             assert job is not None, "setup first"
-            _, seq, work = message
-            work.data = data
+            assert ring is not None, "setup first"
+            _, seq, work, region = message
+            work.data = ring.take(region) if region is not None else data
             replies.send(result_frame(seq, job.run(work)))
         elif kind == "setup":
-            _, settings, pipeline, parsers = message
+            _, settings, pipeline, parsers, (ring_fd, ring_size) = message
+            ring = RingReader(ring_fd, ring_size)
             _log_like(settings)
             try:
                 job = Job(pipeline, parsers)
             except Exception as exc:  # reported to the daemon, which cannot start without workers
                 replies.send(frame(("failed", f"{type(exc).__name__}: {exc}")))
                 return 1
+            gc.freeze()  # the stages, tables and patterns live as long as the worker: never scan them
             replies.send(frame(("ready", os.getpid())))
         elif kind == "stages":
             assert job is not None, "setup first"

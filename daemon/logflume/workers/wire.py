@@ -4,11 +4,13 @@ A frame is a 12-byte header (the lengths of the two parts, little endian), a pic
 tuple whose first item names its kind) and raw data: a chunk's bytes on the way in, the events'
 JSON lines on the way back. Bulk bytes are never pickled: pickling would copy them once more.
 
-    daemon → worker   ("setup", LogSettings, PipelineConfig, [ParseSettings])   reply: ("ready", pid)
+    daemon → worker   ("setup", LogSettings, PipelineConfig, [ParseSettings], (ring fd, size))
+                                                      reply: ("ready", pid)
                       ("stages", PipelineConfig)      after a reload
                       ("source", ParseSettings)       a new or changed source
                       ("levels", {logger: level})     the daemon's log levels changed
-                      ("chunk", seq, ChunkWork)       + the chunk's bytes
+                      ("chunk", seq, ChunkWork, region)   the chunk's bytes in the shared ring
+                                                      (:mod:`.ring`), or after the frame (None)
     worker → daemon   ("ready", pid) or ("failed", reason)
                       ("result", seq, ChunkResult, [block sizes])   + the blocks' bytes, end to end
 

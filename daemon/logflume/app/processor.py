@@ -79,7 +79,7 @@ class Processor:
         self._anomaly: Any = None
         # Chunks submitted, in the order they were read, with their results to come; None: a tick.
         self._pending: asyncio.Queue[tuple[RawChunk, float, asyncio.Future[ChunkResult]] | None] = (
-            asyncio.Queue(maxsize=max(2, pool.size * 4))
+            asyncio.Queue(maxsize=max(2, pool.size * 3))
         )
         self._levels = selflog.levels()
         self._failures_logged: dict[str, float] = {}

@@ -37,7 +37,7 @@ from logflume.workers.wire import LogSettings, frame, restore
 
 log = logging.getLogger("logflume.workers")
 
-PER_WORKER = 3
+PER_WORKER = 2
 MAX_ATTEMPTS = 3
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0

@@ -171,17 +171,17 @@ class Daemon:
         for source in self.sources.values():
             self.start_source(source)
         self._processor = asyncio.create_task(self.processor.run(), name="processor")
-        self._tasks = [
-            self._processor,
-            asyncio.create_task(self._checkpoint_loop(), name="checkpointer"),
-            asyncio.create_task(self.notifier.watchdog(ProgressMonitor(self).check), name="watchdog"),
-        ]
+        self._tasks = [self._processor, asyncio.create_task(self._checkpoint_loop(), name="checkpointer")]
         for task in self._tasks:
             task.add_done_callback(self._watch)
         # Started (and ready) once the workers are up; lines are read and processed meanwhile.
         await self.processor.started()
         self.ready = True
         self.notifier.ready()
+        # The watchdog pings from READY on (systemd reads a ping before READY as a start-up ping).
+        watchdog = asyncio.create_task(self.notifier.watchdog(ProgressMonitor(self).check), name="watchdog")
+        watchdog.add_done_callback(self._watch)
+        self._tasks.append(watchdog)
         if self._reload_pending:
             self._reload_pending = False
             self.request_reload()

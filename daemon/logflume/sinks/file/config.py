@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from logflume.models import StrictModel
-from logflume.sinks.config import BatchConfig, BufferType, SinkCommonConfig
+from logflume.sinks.config import BufferType, SinkCommonConfig
 from logflume.units import ByteSize, Duration
 
 
@@ -29,23 +29,11 @@ class RetentionConfig(StrictModel):
     max_age: Duration | None = Field(None, gt=0, description="Delete rotated files older than this.")
 
 
-# A write to a local file costs about the same for 1,000 events as for 10,000: a chunk read at once
-# (~1,750 events per MiB) goes out in one write, not cut in two. (The memory buffer's 10,000 events
-# stay the bound.)
-BATCH_DEFAULTS: dict[str, Any] = {"max_events": 10_000}
-
-
 class FileSinkConfig(SinkCommonConfig):
     # A local disk is the backend itself: buffering it to another local disk gains nothing.
     default_buffer_type: ClassVar[BufferType] = "memory"
-    batch_defaults: ClassVar[dict[str, Any]] = BATCH_DEFAULTS
 
     type: Literal["file"] = Field(description="JSON-lines files on a local disk.")
-    batch: BatchConfig = Field(
-        default_factory=lambda: BatchConfig(**BATCH_DEFAULTS),
-        description="A batch is one write: up to 10,000 events by default, so a chunk read at once "
-        "is written at once (keys left out keep these defaults).",
-    )
     path: str = Field(
         ...,
         min_length=1,

@@ -99,6 +99,16 @@ class Config(StrictModel):
     queue_chunks: int = Field(
         4, gt=0, le=256, description="Read chunks waiting for the pipeline before readers pause."
     )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Processes that parse, run the stateless stages (audit to sample) and encode "
+        "for the sinks, each on whole chunks; results are applied in the order the chunks were "
+        "read. 1: all of it in the daemon's own process, no extra process. null: one per core the "
+        "daemon may use, at most 4. The aggregate and anomaly stages always run in the daemon's "
+        "process. Takes effect at the next start.",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Config:

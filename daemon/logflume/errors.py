@@ -16,6 +16,7 @@
     │   └── FatalAlertError        permanent (4xx, auth refused): not retried
     ├── AnalysisError          `analyze`/`query` cannot read an input or evaluate the request
     ├── DigestError            an analysis digest could not be built
+    ├── WorkerError            a worker process could not start, or a chunk killed worker after worker
     └── MissingExtraError      what was asked needs an optional part (`logflume[postgres]`) not installed
 
 Library errors are converted at the boundary with ``raise ... from exc``; what a failure means for
@@ -132,6 +133,10 @@ class AnalysisError(LogflumeError):
 
 class DigestError(LogflumeError):
     """An analysis digest (the Parquet file beside a compressed log file) could not be built."""
+
+
+class WorkerError(LogflumeError):
+    """A worker process could not start (or start again), or one chunk killed several in a row."""
 
 
 class MissingExtraError(LogflumeError):

@@ -46,12 +46,16 @@ def file_counts(tmp: Path) -> Counter[str]:
     return Counter(e["logflume"]["event_id"] for e in read_output(tmp / "out") if "request_id" in e)
 
 
-def config_for(tmp: Path, backends: dict[str, Any]) -> Path:
+def config_for(tmp: Path, backends: dict[str, Any], workers: int) -> Path:
     sinks = [{"name": "local", "type": "file", "path": str(tmp / "out" / "{source}.jsonl")}]
     sinks += [backend.sink() for backend in backends.values()]
     # Rotated and compressed files stay in the globs, as a real deployment would have them.
     source = {"read_bytes": "256KiB", "include": [str(tmp / "logs" / "app.log*")]}
-    return write_config(tmp, sinks=sinks, source=source)
+    return write_config(tmp, sinks=sinks, source=source, workers=workers)
+
+
+# The fan-out guarantees with the work in the daemon's process and in two worker processes.
+WORKERS = pytest.mark.parametrize("workers", [1, 2])
 
 
 def all_counts(tmp: Path, backends: dict[str, Any]) -> dict[str, Counter[str]]:
@@ -71,14 +75,15 @@ def wait_all(tmp: Path, backends: dict[str, Any], total: int, timeout: float) ->
     return result
 
 
+@WORKERS
 def test_100k_events_reach_every_backend_exactly_once(
-    tmp_path: Path, backends: dict[str, Any], daemons: Daemons
+    tmp_path: Path, backends: dict[str, Any], daemons: Daemons, workers: int
 ) -> None:
     """100,000 events through file, Elasticsearch, OpenSearch, S3 and PostgreSQL at once: each
     backend holds every event exactly once, and the S3 objects decompress to exactly those events."""
     total = 100_000
     generate_rotating(tmp_path / "logs", total, 0, 0.0, 21, "app.log")
-    proc = daemons.start(config_for(tmp_path, backends))
+    proc = daemons.start(config_for(tmp_path, backends, workers))
     counts = wait_all(tmp_path, backends, total, 600)
     assert proc.stop(120) == 0, proc.logs()
     counts = all_counts(tmp_path, backends)
@@ -91,14 +96,17 @@ def test_100k_events_reach_every_backend_exactly_once(
     assert sorted(e["request_id"] for e in s3_events) == sorted(f"req_21_{i:010d}" for i in range(total))
 
 
-def test_kill9_during_fanout(tmp_path: Path, backends: dict[str, Any], daemons: Daemons) -> None:
+@WORKERS
+def test_kill9_during_fanout(
+    tmp_path: Path, backends: dict[str, Any], daemons: Daemons, workers: int
+) -> None:
     """kill -9 while fanning out, twice, then restart: no event missing in any backend, none
     duplicated in Elasticsearch, OpenSearch or PostgreSQL."""
     total = 40_000
     writer = threading.Thread(
         target=generate_rotating, args=(tmp_path / "logs", total, 15_000, 8_000.0, 22, "app.log")
     )
-    config = config_for(tmp_path, backends)
+    config = config_for(tmp_path, backends, workers)
     proc = daemons.start(config)
     writer.start()
     for pause in (0.3, 0.8):
@@ -126,9 +134,10 @@ def _outage_cases() -> list[str]:
     return ["elasticsearch", "opensearch", "s3", "postgres"]
 
 
+@WORKERS
 @pytest.mark.parametrize("down", _outage_cases())
 def test_backend_outage(
-    tmp_path: Path, backends: dict[str, Any], daemons: Daemons, down: str
+    tmp_path: Path, backends: dict[str, Any], daemons: Daemons, down: str, workers: int
 ) -> None:
     """One backend's server is killed for 30 s mid-run: the other sinks keep receiving, memory
     stays bounded, and after recovery the stopped backend holds every event exactly once."""
@@ -138,7 +147,7 @@ def test_backend_outage(
     writer = threading.Thread(
         target=generate_rotating, args=(tmp_path / "logs", total, 0, 500.0, 23, "app.log")
     )
-    proc = daemons.start(config_for(tmp_path, backends))
+    proc = daemons.start(config_for(tmp_path, backends, workers))
     writer.start()
     wait_for(lambda: len(file_counts(tmp_path)) >= 3_000, 120, 0.5, "first events")
     stop: Callable[[], None] = server.kill if hasattr(server, "kill") else server.stop

@@ -44,6 +44,16 @@ def reachable(port: int) -> bool:
     return True
 
 
+def started(port: int) -> bool:
+    """The daemon answers and has started (worker processes up, sources following): /readyz no
+    longer says it is starting, whatever else it says."""
+    try:
+        _, body = get_json(port, "/readyz")
+    except OSError:
+        return False
+    return "starting" not in body.get("problems", [])
+
+
 def metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of /metrics, keyed by (sample name, sorted labels)."""
     status, body = http(port, "/metrics")
@@ -72,15 +82,15 @@ def write_lines(tmp: Path, count: int, seed: int, name: str = "app.log") -> None
 
 @contextmanager
 def running(config: Path, port: int) -> Iterator[DaemonProcess]:
-    """A daemon subprocess, answering on its endpoint; killed if the test did not stop it."""
-    started = Daemons()
-    proc = started.start(config)
+    """A daemon subprocess, answering on its endpoint and started; killed if the test did not stop it."""
+    daemons = Daemons()
+    proc = daemons.start(config)
     try:
-        wait_for(lambda: reachable(port) or not proc.alive(), 60, 0.1, "the endpoint")
+        wait_for(lambda: started(port) or not proc.alive(), 60, 0.1, "the endpoint")
         assert proc.alive(), proc.logs()
         yield proc
     finally:
-        started.kill_all()
+        daemons.kill_all()
 
 
 def log_records(proc: DaemonProcess) -> list[dict[str, Any]]:

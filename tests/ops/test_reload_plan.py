@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from logflume.app.reload import effective_config, plan_reload
 from logflume.config import Config, parse_config
 from logflume.errors import ConfigError
 from logflume.ops.config import HttpConfig, split_address
-from logflume.ops.reload import effective_config, plan_reload
 
 
 def config(**overrides: Any) -> Config:

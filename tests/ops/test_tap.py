@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from logflume.generate import lines
 from logflume.ops.tap import QUEUE_LINES, TapHub, tap_refusal
@@ -32,10 +33,12 @@ def taps_started(proc: DaemonProcess) -> int:
 
 
 class TestTapCommand:
-    def test_prints_events_after_each_stage(self, tmp_path: Path) -> None:
-        """Tapping parse shows every event (DEBUG ones too); tapping filter only what the filter kept."""
+    @pytest.mark.parametrize("workers", [1, 2])
+    def test_prints_events_after_each_stage(self, tmp_path: Path, workers: int) -> None:
+        """Tapping parse shows every event (DEBUG ones too); tapping filter only what the filter
+        kept; the same when the stages run in worker processes."""
         port = free_port()
-        config = ops_config(tmp_path, port, http=BEFORE_REDACT, **FILTERED)
+        config = ops_config(tmp_path, port, http=BEFORE_REDACT, workers=workers, **FILTERED)
         with running(config, port) as proc:
             after_parse = start_tap(config, "--stage", "parse", "--limit", "200")
             wait_for(lambda: taps_started(proc) == 1, 30, 0.1, "the first tap")

@@ -115,14 +115,17 @@ def value(families: dict[str, list[Sample]], family: str, **labels: str) -> floa
 
 
 class TestEndpoint:
-    def test_every_stage_and_source_exports_with_agreed_labels(self, geo_db: Path, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("workers", [1, 2])
+    def test_every_stage_and_source_exports_with_agreed_labels(
+        self, geo_db: Path, tmp_path: Path, workers: int
+    ) -> None:
         """After real input through every stage: each stage (parse first) has every common family,
         each family of a kind carries that kind's label, the error families of each kind known
-        error types only,
-        counts agree across views (what parse put out is what the source read), and the
-        stage-specific counts are there."""
+        error types only, counts agree across views (what parse put out is what the source read),
+        and the stage-specific counts are there; the same when the stages run in worker processes
+        (their counts come back with each chunk's result)."""
         port = free_port()
-        config = ops_config(tmp_path, port, pipeline=every_stage(geo_db))
+        config = ops_config(tmp_path, port, pipeline=every_stage(geo_db), workers=workers)
         with running(config, port) as proc:
             write_lines(tmp_path, LINES, seed=9)
             (tmp_path / "logs" / "bad.log").write_text("not json\n\n")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from logflume.events import META_KEY, Batch, Event
 from logflume.pipeline.anomaly import AnomalyConfig, AnomalyStage, RuleConfig
-from logflume.pipeline.anomaly.rules import json_line, pattern_prefilter
+from logflume.pipeline.anomaly.matching import json_line, pattern_prefilter
 
 T0 = 1_705_314_600.0
 

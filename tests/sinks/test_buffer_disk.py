@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 
 from logflume.events import Event
-from logflume.sinks.buffer import MemoryBuffer, estimate_bytes
+from logflume.lines import encode
+from logflume.sinks.buffer import MemoryBuffer
 from logflume.sinks.disk_buffer import HEADER, POINTER_FILE, DiskBuffer, encode_record
 from tests.sinks.runner_fakes import make_events, numbers
 
@@ -246,20 +247,15 @@ class TestDiskBuffer:
 
 
 class TestMemoryBuffer:
-    def test_estimate_is_exact_for_uniform_events(self) -> None:
-        """The size estimate is the JSON size plus one separator per event when events are alike."""
-        events = make_events(0, 9)
-        assert sum(len(orjson.dumps(event)) + 1 for event in events) == estimate_bytes(events)
-
     def test_pushed_back_items_go_before_newer_ones(self) -> None:
         """An item handed back after a failed write is queued ahead of later hand-overs."""
         from logflume.sinks.buffer import Item
 
         memory = MemoryBuffer(100, 1 << 20, 100)
         for seq in range(3):
-            memory.append(Item(make_events(seq, 1), (seq,), 10, 0.0))
+            memory.append(Item(encode(make_events(seq, 1)), (seq,), 10, 0.0))
         taken = memory.take(1, 1 << 20)
-        memory.append(Item(make_events(3, 1), (3,), 10, 0.0))
+        memory.append(Item(encode(make_events(3, 1)), (3,), 10, 0.0))
         memory.push_back(Item(taken[0].events, taken[0].seqs, 10, 0.0))
         memory.release(taken)
         assert [item.seqs for item in memory.items] == [(0,), (1,), (2,), (3,)]

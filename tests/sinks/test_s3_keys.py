@@ -29,12 +29,9 @@ def event(n: int, source: str = "proxy", ts: str | None = "2024-01-15T10:30:15Z"
     return out
 
 
-def encode_objects(
-    events: list[Event], max_bytes: int, level: int
-) -> tuple[list[EncodedObject], list[tuple[Event, str]]]:
-    """The sink's two steps at once: gzip objects for ``events``, and the events refused."""
-    plain, rejected = encode_lines(events, max_bytes)
-    return [compress(obj, level) for obj in plain], rejected
+def encode_objects(events: list[Event], max_bytes: int, level: int) -> list[EncodedObject]:
+    """The sink's two steps at once: the gzip objects for ``events``."""
+    return [compress(obj, level) for obj in encode_lines(events, max_bytes)]
 
 
 class TestBatchId:
@@ -109,7 +106,7 @@ class TestEncode:
     def test_one_object_per_source_in_order(self) -> None:
         """Events are grouped by source, keeping their order, and each object is gzip NDJSON."""
         events = [event(0, "a"), event(1, "b"), event(2, "a")]
-        objects, _ = encode_objects(events, 1 << 20, 6)
+        objects = encode_objects(events, 1 << 20, 6)
         expected = [("a", [0, 2]), ("b", [1])]
         assert expected == [
             (obj.source, [orjson.loads(line)["n"] for line in gzip.decompress(obj.body).splitlines()])
@@ -120,33 +117,34 @@ class TestEncode:
         """A source just over the cap becomes two similar objects, not a full one and a crumb."""
         events = [event(n, pad="x" * 80) for n in range(100, 200)]  # lines of equal length
         line = len(orjson.dumps(events[0])) + 1
-        objects, _ = encode_objects(events, line * 60, 6)
+        objects = encode_objects(events, line * 60, 6)
         expected = [50, 50]
-        assert expected == [len(obj.events) for obj in objects]
+        assert expected == [obj.count for obj in objects]
         assert [obj.size for obj in objects] == [len(gzip.decompress(obj.body)) for obj in objects]
 
     def test_same_events_same_bytes(self) -> None:
         """gzip output is deterministic (no timestamp in the header), so a replay stores equal bytes."""
         events = [event(n) for n in range(50)]
-        assert encode_objects(events, 1 << 20, 6)[0][0].body == encode_objects(events, 1 << 20, 6)[0][0].body
+        assert encode_objects(events, 1 << 20, 6)[0].body == encode_objects(events, 1 << 20, 6)[0].body
 
     def test_body_is_plain_gzip_of_the_ndjson(self) -> None:
         """The body is exactly what gzip.compress(mtime=0) makes of the NDJSON lines."""
         events = [event(n, "a" if n % 2 else "b") for n in range(40)]
-        objects, _ = encode_objects(events, 1 << 20, 6)
+        objects = encode_objects(events, 1 << 20, 6)
         expected = [
             ("b", gzip.compress(b"".join(orjson.dumps(e) + b"\n" for e in events[0::2]), 6, mtime=0)),
             ("a", gzip.compress(b"".join(orjson.dumps(e) + b"\n" for e in events[1::2]), 6, mtime=0)),
         ]
         assert expected == [(obj.source, obj.body) for obj in objects]
 
-    def test_compress_lets_go_of_the_lines(self) -> None:
-        """Once an object is compressed its NDJSON buffer is released; its size is still known."""
-        [plain], _ = encode_lines([event(n) for n in range(10)], 1 << 20)
-        size = plain.size
+    def test_compress_leaves_the_lines_for_a_retry(self) -> None:
+        """Compressing an object leaves its lines as they were (the runner sends them again if the
+        upload fails); the object knows its uncompressed size."""
+        [plain] = encode_lines([event(n) for n in range(10)], 1 << 20)
+        before = bytes(plain.data)
         obj = compress(plain, 6)
-        expected = (0, size, size)
-        assert expected == (len(plain.data), obj.size, len(gzip.decompress(obj.body)))
+        expected = (before, len(before), before)
+        assert expected == (plain.data, obj.size, gzip.decompress(obj.body))
 
     @settings(deadline=None)  # a loaded machine must not fail a test about correctness
     @given(
@@ -159,35 +157,44 @@ class TestEncode:
         """Any mix of line sizes: each source's events appear once, in order, in objects under
         the cap (a single line over it goes alone), and each object's size is its real size."""
         events = [event(n, source, pad="x" * size) for n, (source, size) in enumerate(sizes)]
-        objects, _ = encode_objects(events, cap, 1)
+        objects = encode_objects(events, cap, 1)
         for source in "ab":
             expected = [e["n"] for e in events if e[META_KEY]["source"] == source]
-            got = [e["n"] for obj in objects if obj.source == source for e in obj.events]
+            got = [
+                orjson.loads(line)["n"]
+                for obj in objects
+                if obj.source == source
+                for line in gzip.decompress(obj.body).splitlines()
+            ]
             assert expected == got
         for obj in objects:
             lines = gzip.decompress(obj.body).splitlines(keepends=True)
-            assert [e["n"] for e in obj.events] == [orjson.loads(line)["n"] for line in lines]
+            assert (obj.first["n"], obj.last["n"], obj.count) == (
+                orjson.loads(lines[0])["n"],
+                orjson.loads(lines[-1])["n"],
+                len(lines),
+            )
             assert obj.size == sum(len(line) for line in lines)
             assert obj.size <= cap or len(lines) == 1
 
     def test_values_orjson_refuses_take_the_slow_path(self) -> None:
-        """An integer beyond 64 bits stays a number, a lone surrogate becomes "?", a custom type text."""
-        [obj], rejected = encode_objects([event(1, big=10**30, s="a\ud800", when=time)], 1 << 20, 6)
+        """An integer beyond 64 bits becomes text (as in every sink), a lone surrogate "?", a
+        custom type its text."""
+        [obj] = encode_objects([event(1, big=10**30, s="a\ud800", when=time)], 1 << 20, 6)
         decoded = json.loads(gzip.decompress(obj.body))
-        assert ([], 10**30, "a?", str(time)) == (rejected, decoded["big"], decoded["s"], decoded["when"])
+        assert (str(10**30), "a?", str(time)) == (decoded["big"], decoded["s"], decoded["when"])
 
-    def test_events_no_encoder_can_write_are_rejected_alone(self) -> None:
-        """An event nested deeper than any encoder goes is rejected with a reason; the rest is kept."""
+    def test_events_nested_deeper_than_orjson_writes_are_kept(self) -> None:
+        """An event nested 5,000 levels deep is written by the slow encoder, beside the others."""
         deep: dict[str, object] = {}
         node = deep
         for _ in range(5000):
             node["x"] = node = {}
-        bad = event(2, deep=deep)
-        [obj], rejected = encode_objects([event(1), bad, event(3)], 1 << 20, 6)
-        assert ([1, 3], [bad]) == (
-            [orjson.loads(line)["n"] for line in gzip.decompress(obj.body).splitlines()],
-            [e for e, _ in rejected],
-        )
+        [obj] = encode_objects([event(1), event(2, deep=deep), event(3)], 1 << 20, 6)
+        lines = gzip.decompress(obj.body).splitlines()
+        assert (3, [1, 3]) == (len(lines), [orjson.loads(line)["n"] for line in (lines[0], lines[2])])
+        assert lines[1].startswith(b'{"n":2,')
+        assert lines[1].count(b'{"x":') == 5000
 
 
 class TestConfig:

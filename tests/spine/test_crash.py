@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from logflume.generate import generate_rotating
 from tests.daemonproc import Daemons, read_output, request_ids, write_config
@@ -39,11 +40,14 @@ def uncovered(tmp: Path) -> int:
     return count
 
 
-def test_kill9_during_ingestion_loses_nothing(tmp_path: Path, daemons: Daemons) -> None:
-    """Three kill -9s during ingestion of 100,000 lines with rotation: every request_id arrives,
-    and the only duplicates are lines delivered but not yet checkpointed at a kill."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill9_during_ingestion_loses_nothing(tmp_path: Path, daemons: Daemons, workers: int) -> None:
+    """Three kill -9s during ingestion of 100,000 lines with rotation, with the work in the daemon
+    or in worker processes: every request_id arrives, and the only duplicates are lines delivered
+    but not yet checkpointed at a kill."""
     config = write_config(
         tmp_path,
+        workers=workers,
         source={
             "include": [str(tmp_path / "logs" / "app.log*")],
             "read_bytes": READ_BYTES,

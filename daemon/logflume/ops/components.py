@@ -34,9 +34,9 @@ def source_counts(view: DaemonView) -> dict[str, Totals]:
     for name, source in sorted(view.sources.items()):
         totals: Totals = {}
         _sum(source.telemetry(), totals)
-        parser = view.parsers.get(name)
-        if parser is not None:
-            _sum(parser.stats.source_telemetry(), totals)
+        parsed = view.parse_stats.get(name)
+        if parsed is not None:
+            _sum(parsed.source_telemetry(), totals)
         out[name] = totals
     return out
 
@@ -45,8 +45,8 @@ def stage_counts(view: DaemonView) -> dict[str, Totals]:
     """Per stage, in order: parse (every source's parser), then each stage's common counts and,
     for a stage that counts more (:class:`~logflume.telemetry.Reporting`), its own."""
     out: dict[str, Totals] = {"parse": {}}
-    for parser in view.parsers.values():
-        _sum(parser.stats.telemetry(), out["parse"])
+    for parsed in view.parse_stats.values():
+        _sum(parsed.telemetry(), out["parse"])
     for stage in view.stages():
         totals = out.setdefault(stage.name, {})
         counters = view.stage_stats.get(stage.name)

@@ -1,8 +1,9 @@
 """Tap: a live sample of the events after a stage, streamed from the running daemon (like ``vector tap``).
 
-The daemon asks :attr:`TapHub.active` once per batch; only while someone taps does it hand each
-stage's output to :meth:`TapHub.offer`, which encodes at most what the tappers still want (the
-events are encoded right away because later stages change them in place). A tapper that reads
+The daemon asks :attr:`TapHub.active` once per batch; only while someone taps does the pipeline
+encode each tapped stage's output, at most what the tappers still want (:meth:`TapHub.wanted`),
+right after that stage (later stages change the events in place), and hand the lines to
+:meth:`TapHub.offer_lines`. A tapper that reads
 slower than events arrive misses events rather than slowing the pipeline: its queue is bounded.
 
 A tap is a way out of the daemon for event contents, so it follows the redact stage unless asked
@@ -83,25 +84,45 @@ class TapHub:
             self._tappers.pop(tapper.stage, None)
         self.active = bool(self._tappers)
 
+    def wanted(self) -> dict[str, int]:
+        """The stages tapped now, each with how many events its tappers may still take."""
+        return {
+            stage: min(QUEUE_LINES, max(tapper.remaining for tapper in tappers))
+            for stage, tappers in self._tappers.items()
+            if tappers and max(tapper.remaining for tapper in tappers) > 0
+        }
+
     def offer(self, stage: str, events: list[Event]) -> None:
         """Encode what each tapper of ``stage`` still wants from ``events``."""
         tappers = self._tappers.get(stage)
-        if not tappers or not events:
+        if tappers and events:
+            wanted = min(QUEUE_LINES, max(tapper.remaining for tapper in tappers))
+            # Right-sized copies: orjson's own result sits in an ~8 KiB block, too much to keep
+            # a queue of.
+            encoded = [
+                bytes(memoryview(orjson.dumps(event, default=str, option=orjson.OPT_APPEND_NEWLINE)))
+                for event in events[: max(0, wanted)]
+            ]
+            self.offer_lines(stage, encoded, len(events))
+
+    def offer_lines(self, stage: str, lines: list[bytes], events: int | None = None) -> None:
+        """Hand each tapper of ``stage`` what it still wants of ``lines``: the first of the
+        ``events`` (default: as many as lines) the stage put out, encoded right after it by the
+        pipeline. What a tapper wants beyond its room is skipped and counted."""
+        tappers = self._tappers.get(stage)
+        total = len(lines) if events is None else events
+        if not tappers or not total:
             return
         for tapper in tappers:
             if tapper.remaining <= 0:
                 continue
             queue = tapper.queue
-            wanted = min(tapper.remaining, len(events))
-            room = queue.maxsize - queue.qsize()
-            if room < wanted:
-                tapper.skipped += wanted - room
-            for event in events[: min(wanted, room)]:
-                # A right-sized copy: orjson's own result sits in an ~8 KiB block, too much to
-                # keep a queue of.
-                line = orjson.dumps(event, default=str, option=orjson.OPT_APPEND_NEWLINE)
-                queue.put_nowait(bytes(memoryview(line)))
-            tapper.remaining -= min(wanted, room)
+            wanted = min(tapper.remaining, total)
+            taken = min(wanted, queue.maxsize - queue.qsize(), len(lines))
+            tapper.skipped += wanted - taken
+            for line in lines[:taken]:
+                queue.put_nowait(line)
+            tapper.remaining -= taken
 
     def close(self) -> None:
         """End every tap (the daemon is stopping)."""

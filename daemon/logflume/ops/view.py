@@ -16,7 +16,7 @@ from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.deadletter import DeadLetterFile
 from logflume.events import RawChunk
 from logflume.fsutil import WriteFaults
-from logflume.pipeline.parse import Parser
+from logflume.pipeline.parse import ParseStats
 from logflume.pipeline.stage import Stage
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.tail import FileSource
@@ -70,8 +70,8 @@ class DaemonView(Protocol):
     def stats(self) -> PipelineStats: ...
 
     @property
-    def parsers(self) -> Mapping[str, Parser]:
-        """The parser of each source (each counts what it parsed)."""
+    def parse_stats(self) -> Mapping[str, ParseStats]:
+        """What each source's lines became in parse (wherever it ran)."""
 
     @property
     def stage_stats(self) -> Mapping[str, StageCounters]:

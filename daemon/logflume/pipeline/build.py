@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from logflume.pipeline.aggregate.front import AggregateFront
+from logflume.pipeline.anomaly.front import AnomalyFront
 from logflume.pipeline.audit import AuditVerifier
 from logflume.pipeline.config import PipelineConfig
 from logflume.pipeline.enrich import Enricher, build_enrichments
@@ -16,6 +18,8 @@ from logflume.pipeline.sample import Sampler
 from logflume.pipeline.stage import Chain, PassThrough, Stage
 
 STAGE_ORDER = ("audit", "normalise", "redact", "enrich", "filter", "sample", "aggregate", "anomaly")
+# The stages that keep no state between batches: they may run anywhere, in any process.
+STATELESS = STAGE_ORDER[:6]
 
 
 def build_parser(
@@ -33,19 +37,40 @@ def build_chain(config: PipelineConfig, state_dir: Path) -> Chain:
     anything that could copy a value into another field, an aggregate or an alert. Opens the geo
     database and lookup tables (ConfigError when they cannot be read).
     """
-    enrichments = build_enrichments(config.enrich)
     aggregate, anomaly = _windowed_stages(config, state_dir)
-    stages: list[Stage] = [
+    return Chain([*build_stateless(config), aggregate, anomaly])
+
+
+def build_windowed(config: PipelineConfig, state_dir: Path) -> Chain:
+    """The aggregate and anomaly slots (they keep state, so the daemon runs them in its own process)."""
+    return Chain(list(_windowed_stages(config, state_dir)))
+
+
+def build_stateless(config: PipelineConfig) -> list[Stage]:
+    """The stateless stages (audit to sample), in order: what a worker process runs."""
+    enrichments = build_enrichments(config.enrich)
+    return [
         AuditVerifier(config.audit) if config.audit.verify_hash else PassThrough("audit"),
         Normaliser(config.normalise) if config.normalise.enabled else PassThrough("normalise"),
         Redactor(config.redact) if config.redact.enabled else PassThrough("redact"),
         Enricher(enrichments) if enrichments else PassThrough("enrich"),
         FilterStage(config.filter) if config.filter.rules else PassThrough("filter"),
         Sampler(config.sample) if config.sample is not None else PassThrough("sample"),
-        aggregate,
-        anomaly,
     ]
-    return Chain(stages)
+
+
+def build_windowed_fronts(config: PipelineConfig) -> tuple[AggregateFront | None, AnomalyFront | None]:
+    """The fronts of the aggregate and anomaly stages (None when not configured): what they need
+    of each event, computed without their state (see :mod:`logflume.pipeline.job`)."""
+    if config.aggregate is None and config.anomaly is None:
+        return None, None
+    from logflume.pipeline.anomaly.build import effective_aggregate
+
+    aggregate = effective_aggregate(config.aggregate, config.anomaly)
+    return (
+        AggregateFront(aggregate) if aggregate is not None else None,
+        AnomalyFront(config.anomaly) if config.anomaly is not None else None,
+    )
 
 
 def _windowed_stages(config: PipelineConfig, state_dir: Path) -> tuple[Stage, Stage]:

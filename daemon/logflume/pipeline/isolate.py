@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from logflume import jsontext
 from logflume.events import META_KEY, Batch, DeadLetter, Event
@@ -58,6 +59,67 @@ class Snapshot:
             routes = {sink: events[:count] for sink, (events, count) in self.routes.items()}
         events, dead, alerts = self.events[: self.count], batch.dead[: self.dead], batch.alerts[: self.alerts]
         return Batch(events, batch.acks, dead, alerts, routes)
+
+
+class StageCounts(Protocol):
+    """Counters of one stage (``ops.view.StageCounters`` in the daemon, :class:`StageCount` in a job)."""
+
+    batches: int
+    events_in: int
+    events_out: int
+    dropped: int
+    routed: int
+    dead_letters: int
+    failed_batches: int
+
+
+@dataclass(slots=True)
+class StageCount:
+    """Counters of one stage, kept where the stage runs (a worker process) and added up by the daemon."""
+
+    batches: int = 0
+    events_in: int = 0
+    events_out: int = 0
+    dropped: int = 0
+    routed: int = 0
+    dead_letters: int = 0
+    failed_batches: int = 0
+
+    def add_to(self, counters: StageCounts) -> None:
+        # Field by field, not through dataclasses.fields(): this runs for every stage of every chunk.
+        counters.batches += self.batches
+        counters.events_in += self.events_in
+        counters.events_out += self.events_out
+        counters.dropped += self.dropped
+        counters.routed += self.routed
+        counters.dead_letters += self.dead_letters
+        counters.failed_batches += self.failed_batches
+
+
+def metered_call(stage: Stage, counters: StageCounts, batch: Batch, now: float, guard: StageGuard) -> Batch:
+    """One stage on one batch, counted; a stage that raises is rerun event by event (the events
+    it still raises on are dead-lettered), so no event can stop the processor."""
+    before = Snapshot.of(batch)
+    events_in, dead_in, routed_in = before.count, before.dead, _routed(batch)
+    try:
+        batch = stage(batch, now)
+    except Exception as exc:
+        counters.failed_batches += 1
+        batch = guard.rerun(stage, before.restore(batch), now, exc)
+    events_out = len(batch.events)
+    routed = _routed(batch) - routed_in
+    counters.batches += 1
+    counters.events_in += events_in
+    counters.events_out += events_out
+    counters.routed += routed
+    if events_in > events_out + routed:
+        counters.dropped += events_in - events_out - routed
+    counters.dead_letters += len(batch.dead) - dead_in
+    return batch
+
+
+def _routed(batch: Batch) -> int:
+    return sum(map(len, batch.routes.values())) if batch.routes else 0
 
 
 class StageGuard:

@@ -32,6 +32,24 @@ class ParseStats:
     invalid: int = 0
     mapping_errors: int = 0
 
+    def add(self, other: ParseStats) -> None:
+        """Count what ``other`` counted too (a worker's counts of one chunk)."""
+        self.lines += other.lines
+        self.events += other.events
+        self.blank += other.blank
+        self.invalid += other.invalid
+        self.mapping_errors += other.mapping_errors
+
+    def since(self, before: ParseStats) -> ParseStats:
+        """What was counted since ``before`` (a copy taken earlier)."""
+        return ParseStats(
+            self.lines - before.lines,
+            self.events - before.events,
+            self.blank - before.blank,
+            self.invalid - before.invalid,
+            self.mapping_errors - before.mapping_errors,
+        )
+
     def telemetry(self) -> list[Count]:
         """As the ``parse`` stage (summed over the sources' parsers)."""
         dead = self.invalid + self.mapping_errors

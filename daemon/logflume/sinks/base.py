@@ -19,6 +19,10 @@ A sink only *classifies* outcomes (Vector's model, see :mod:`logflume.retry`). `
 
 Backoff, jitter, attempt limits, batching and buffering live in :mod:`logflume.sinks.runner`,
 shared by every sink.
+
+Events reach the runner already encoded, as JSON lines (:class:`~logflume.lines.Lines`). A sink
+that writes JSON lines as they are (file, S3) also implements :class:`LineSink`'s ``write_lines``
+and takes them without decoding; for any other sink the runner decodes them first.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from logflume.events import Event
+from logflume.lines import Lines
 
 
 @dataclass(slots=True)
@@ -38,6 +43,15 @@ class WriteResult:
 
 
 ACCEPTED = WriteResult()
+
+
+@dataclass(slots=True)
+class LinesResult:
+    """:class:`WriteResult` for a :class:`LineSink`: the blocks (or parts of them) to send again,
+    and events refused for good with the reason."""
+
+    retry: list[Lines] = field(default_factory=list)
+    rejected: list[tuple[Event, str]] = field(default_factory=list)
 
 
 class Sink(Protocol):
@@ -65,3 +79,10 @@ class Sink(Protocol):
     async def check(self) -> str:
         """Probe connectivity, auth and write permission without writing events; return a
         one-line description of what was checked, raise SinkError on failure."""
+
+
+class LineSink(Sink, Protocol):
+    """A sink that writes events' JSON lines as they are: the runner hands it the lines."""
+
+    async def write_lines(self, blocks: list[Lines]) -> LinesResult:
+        """Deliver the events of ``blocks``; the same contract as :meth:`Sink.write`."""

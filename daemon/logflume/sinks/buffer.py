@@ -1,9 +1,8 @@
 """The memory part of a sink's buffer: handed-over batches waiting for a write, bounded by events and bytes.
 
-Sizes are estimates: serialising every event twice (once to measure, once in the sink) would double
-the hot path's main cost, so a few events of each batch are encoded and the mean is extrapolated.
-Items taken out for a write or for the disk stay *reserved* (counted against the bounds) until
-they are accepted, so the memory the runner holds is bounded, not just its queue.
+Events arrive encoded (:class:`~logflume.lines.Lines`), so sizes are exact: the JSON bytes the
+items hold. Items taken out for a write or for the disk stay *reserved* (counted against the
+bounds) until they are accepted, so the memory the runner holds is bounded, not just its queue.
 """
 
 from __future__ import annotations
@@ -12,41 +11,14 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
-import orjson
-
-from logflume import jsontext
-from logflume.events import Event
-
-_SAMPLES = 4
-
-
-def estimate_bytes(events: list[Event]) -> int:
-    """The approximate JSON size of ``events``, from a few of them encoded."""
-    count = len(events)
-    if count == 0:
-        return 0
-    if count <= _SAMPLES:
-        picks = events
-    else:
-        step = (count - 1) / (_SAMPLES - 1)
-        picks = [events[round(i * step)] for i in range(_SAMPLES)]
-    sampled = sum(map(_size, picks))
-    # +1 per event for the separator (newline or comma) most encodings add.
-    return (sampled * count) // len(picks) + count
-
-
-def _size(event: Event) -> int:
-    try:
-        return len(orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS))
-    except TypeError:  # nested deeper than orjson writes, an integer past 64 bits
-        return len(jsontext.dumps(event))
+from logflume.lines import Lines, count
 
 
 @dataclass(eq=False, slots=True)
 class Item:
-    """Events handed over together; ``seqs`` are the ack sequence numbers they settle."""
+    """Events handed over together, as JSON lines; ``seqs`` are the ack sequence numbers they settle."""
 
-    events: list[Event]
+    events: list[Lines]
     seqs: tuple[int, ...]
     nbytes: int
     arrived: float
@@ -113,7 +85,7 @@ class MemoryBuffer:
 
     def append(self, item: Item) -> None:
         self.items.append(item)
-        self.queued_events += len(item.events)
+        self.queued_events += count(item.events)
         self.queued_bytes += item.nbytes
 
     def push_back(self, item: Item) -> None:
@@ -122,7 +94,7 @@ class MemoryBuffer:
         while index > 0 and self.items[index - 1].seqs[0] > item.seqs[0]:
             index -= 1
         self.items.insert(index, item)
-        self.queued_events += len(item.events)
+        self.queued_events += count(item.events)
         self.queued_bytes += item.nbytes
 
     def take(self, max_events: int, max_bytes: int) -> list[Item]:
@@ -131,11 +103,12 @@ class MemoryBuffer:
         events = nbytes = 0
         while self.items:
             head = self.items[0]
-            if taken and (events + len(head.events) > max_events or nbytes + head.nbytes > max_bytes):
+            size = count(head.events)
+            if taken and (events + size > max_events or nbytes + head.nbytes > max_bytes):
                 break
             self.items.popleft()
             taken.append(head)
-            events += len(head.events)
+            events += size
             nbytes += head.nbytes
         self.queued_events -= events
         self.queued_bytes -= nbytes
@@ -146,7 +119,7 @@ class MemoryBuffer:
 
     def release(self, items: list[Item]) -> None:
         """Forget reserved items (accepted, or pushed back as a new item)."""
-        self.reserved_events -= sum(len(item.events) for item in items)
+        self.reserved_events -= sum(count(item.events) for item in items)
         self.reserved_bytes -= sum(item.nbytes for item in items)
         self.reserved_items -= len(items)
         self.freed.notify()

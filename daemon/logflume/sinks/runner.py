@@ -3,8 +3,9 @@
 The runner owns everything that is the same for every backend (Vector's "shared layer"): the sink
 itself only writes and classifies outcomes (see :mod:`logflume.sinks.base`).
 
-Flow. ``put`` splits what it is given into items no larger than a batch and appends them to the
-memory buffer (waiting while it is full: backpressure). The dispatcher forms a batch from the
+Flow. ``put`` takes events already encoded as JSON lines (:class:`~logflume.lines.Lines`), splits
+them into items no larger than a batch and appends them to the memory buffer (waiting while it is
+full: backpressure). The dispatcher forms a batch from the
 front once it reaches ``batch.max_events`` / ``batch.max_bytes`` or its oldest item waited
 ``batch.timeout``, and hands it to one of ``concurrency`` workers. An ack completes once its
 events are accepted — written, durably on disk, or dead-lettered — and never before the acks
@@ -32,19 +33,21 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from logflume import lines
 from logflume.errors import RetryableSinkError
 from logflume.events import Ack, DeadLetter, Event
 from logflume.fsutil import WriteFaults
+from logflume.lines import Lines
 from logflume.retry import Backoff
 from logflume.sinks.acks import AckSequencer
 from logflume.sinks.base import Sink
-from logflume.sinks.buffer import Item, MemoryBuffer, Signal, estimate_bytes
+from logflume.sinks.buffer import Item, MemoryBuffer, Signal
 from logflume.sinks.config import SinkCommonConfig
-from logflume.sinks.disk_buffer import DiskBuffer, ReadBatch, encode_record
+from logflume.sinks.disk_buffer import DiskBuffer, ReadBatch, encode_lines_record
 from logflume.sinks.stats import SinkStats
 from logflume.sinks.writer import DeadLetterFn, Writer, dead_letter_for
 
@@ -132,15 +135,18 @@ class SinkRunner:
         if self._disk is not None:
             self._spiller = asyncio.create_task(self._spill_loop(), name=f"sink:{self.name}:spill")
 
-    async def put(self, events: list[Event], acks: list[Ack]) -> None:
-        """Hand over a batch; waits while the buffer is full (this is the backpressure)."""
+    async def put(self, events: Sequence[Lines] | Sequence[Event], acks: list[Ack]) -> None:
+        """Hand over a batch (JSON lines, or events, which are encoded first); waits while the
+        buffer is full (this is the backpressure)."""
         if self._closing:
             raise RuntimeError(f"sink {self.name} is stopping")
-        if not events:
+        blocks: list[Lines] = _as_lines(events)
+        count = lines.count(blocks)
+        if not count:
             self._acks.accept(self._acks.add(list(acks)))
             return
-        self.stats.events_received += len(events)
-        parts = self._split(events, estimate_bytes(events))
+        self.stats.events_received += count
+        parts = self._split(blocks, count)
         last = len(parts) - 1
         for index, (part, nbytes) in enumerate(parts):
             while self._memory.full:
@@ -215,15 +221,29 @@ class SinkRunner:
 
     # -- dispatching -------------------------------------------------------------------------
 
-    def _split(self, events: list[Event], nbytes: int) -> list[tuple[list[Event], int]]:
+    def _split(self, blocks: list[Lines], count: int) -> list[tuple[list[Lines], int]]:
         """Cut a hand-over into items no larger than one batch, so batches keep their limits."""
-        per_event = max(1, nbytes // len(events))
+        nbytes = lines.nbytes(blocks)
         batch = self.config.batch
-        size = max(1, min(batch.max_events, batch.max_bytes // per_event))
-        if len(events) <= size:
-            return [(events, nbytes)]
-        parts = [events[i : i + size] for i in range(0, len(events), size)]
-        return [(part, per_event * len(part)) for part in parts]
+        if count <= batch.max_events and nbytes <= batch.max_bytes:
+            return [(blocks, nbytes)]
+        size = max(1, min(batch.max_events, batch.max_bytes // max(1, nbytes // count)))
+        parts: list[tuple[list[Lines], int]] = []
+        current: list[Lines] = []
+        room = size
+        for block in blocks:
+            start = 0
+            while start < len(block):
+                piece = block.cut(start, start + room)
+                current.append(piece)
+                start += len(piece)
+                room -= len(piece)
+                if not room:
+                    parts.append((current, lines.nbytes(current)))
+                    current, room = [], size
+        if current:
+            parts.append((current, lines.nbytes(current)))
+        return parts
 
     async def _dispatch(self) -> None:
         while True:
@@ -278,13 +298,13 @@ class SinkRunner:
         return not self._writer.healthy and self._writing > 0
 
     async def _deliver_memory(self, items: list[Item]) -> None:
-        events = items[0].events if len(items) == 1 else [event for item in items for event in item.events]
+        blocks = items[0].events if len(items) == 1 else [block for item in items for block in item.events]
         try:
-            left = await self._writer.deliver(events, fail_fast=self._disk is not None, interruptible=False)
+            left = await self._writer.deliver(blocks, fail_fast=self._disk is not None, interruptible=False)
             if left:
                 # Transient failure with a disk buffer: the rest goes to disk ahead of newer input.
                 seqs = tuple(seq for item in items for seq in item.seqs)
-                self._memory.push_back(Item(left, seqs, estimate_bytes(left), items[0].arrived))
+                self._memory.push_back(Item(left, seqs, lines.nbytes(left), items[0].arrived))
                 self._start_spilling("write failed")
             else:
                 for item in items:
@@ -302,7 +322,8 @@ class SinkRunner:
         try:
             if read.bad:
                 self._reject_records(read)
-            left = await self._writer.deliver(read.events, fail_fast=False, interruptible=True)
+            # Read back as events: encoded again (a replay, not the hot path).
+            left = await self._writer.deliver(lines.encode(read.events), fail_fast=False, interruptible=True)
             if not left:
                 async with self._disk_lock:
                     await asyncio.to_thread(self._disk.complete, read)
@@ -369,13 +390,10 @@ class SinkRunner:
         assert disk is not None
         self._spill_busy = True
         items = self._memory.take(sys.maxsize, sys.maxsize)
-        settled: list[Item] = []  # accepted: on disk or dead-lettered
+        settled: list[Item] = []  # accepted: on disk
         try:
-            records, good, bad = await asyncio.to_thread(_encode, items)
-            for item, exc in bad:
-                self.stats.encode_failures += len(item.events)
-                self._writer.reject(item.events, f"cannot encode for the disk buffer: {exc}")
-                settled.append(item)
+            # The events' lines make the records as they are (no encoding, nothing to refuse).
+            records = await asyncio.to_thread(_records, items)
             if not await self._make_room(sum(len(record) for record, _ in records)):
                 return False  # stopping while full: unacked, so the sources read these again
             try:
@@ -384,12 +402,12 @@ class SinkRunner:
             except OSError:
                 # Logged once by the buffer's faults. Held in memory, unacknowledged: memory
                 # fills up, put() waits and the readers pause until the disk takes them.
-                for item in good:
+                for item in items:
                     self._memory.push_back(item)
                 await asyncio.sleep(self._spill_backoff.next_delay())
                 return not self._closing
             self._spill_backoff.reset()
-            settled.extend(good)
+            settled.extend(items)
             return True
         finally:
             for item in sorted(settled, key=lambda item: item.seqs[0]):
@@ -436,15 +454,14 @@ class SinkRunner:
             stats.disk_bytes = self._disk.stored_bytes
 
 
-def _encode(items: list[Item]) -> tuple[list[tuple[bytes, int]], list[Item], list[tuple[Item, Exception]]]:
-    """Disk records for ``items`` (run in a worker thread): records, their items, items that failed."""
-    records: list[tuple[bytes, int]] = []
-    good: list[Item] = []
-    bad: list[tuple[Item, Exception]] = []
-    for item in items:
-        try:
-            records.append((encode_record(item.events), len(item.events)))
-            good.append(item)
-        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-            bad.append((item, exc))
-    return records, good, bad
+def _records(items: list[Item]) -> list[tuple[bytes, int]]:
+    """Disk records for ``items`` (run in a worker thread: joining the lines copies them)."""
+    return [(encode_lines_record(item.events), lines.count(item.events)) for item in items]
+
+
+def _as_lines(events: Sequence[Lines] | Sequence[Event]) -> list[Lines]:
+    """What ``put`` was given, as blocks of lines (events are encoded: a caller other than the
+    processor, such as a test or a tool)."""
+    if not events or isinstance(events[0], Lines):
+        return list(events)  # type: ignore[arg-type]  # a list of Lines, checked on its first
+    return lines.encode(events)  # type: ignore[arg-type]  # a list of events

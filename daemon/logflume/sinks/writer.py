@@ -11,11 +11,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from logflume import jsontext
+from logflume import jsontext, lines
 from logflume.errors import SinkError
 from logflume.events import META_KEY, DeadLetter, Event
+from logflume.lines import Lines
 from logflume.retry import Backoff, Outcome, outcome_of
-from logflume.sinks.base import Sink
+from logflume.sinks.base import LinesResult, Sink
 from logflume.sinks.config import RetryConfig
 from logflume.sinks.lifecycle import Lifecycle
 from logflume.sinks.stats import SinkStats
@@ -65,7 +66,7 @@ class Writer:
     async def close(self) -> None:
         await self.lifecycle.close()
 
-    async def deliver(self, events: list[Event], *, fail_fast: bool, interruptible: bool) -> list[Event]:
+    async def deliver(self, events: list[Lines], *, fail_fast: bool, interruptible: bool) -> list[Lines]:
         """Write until every event is accepted or dead-lettered; return what is still undelivered.
 
         ``fail_fast``: return the failed events after the first transient failure (they go to the
@@ -79,13 +80,13 @@ class Writer:
             started = time.monotonic()
             try:
                 await self.lifecycle.ready()
-                result = await self.sink.write(pending)
+                result = await self._write(pending)
             except Exception as exc:
                 outcome = outcome_of(exc)
                 if not isinstance(exc, SinkError):
                     # Treated as transient (see outcome_of), and made visible.
                     log.exception("Sink write raised an unexpected error", extra={"sink": self.name})
-                self.record_error(exc, len(pending))
+                self.record_error(exc, lines.count(pending))
                 if outcome is Outcome.FATAL:
                     self.reject(pending, str(exc))
                     return []
@@ -101,7 +102,7 @@ class Writer:
             if not fail_fast and limit is not None and attempts >= limit:
                 self.reject(failed, reason)
                 return []
-            self.stats.events_retried += len(failed)
+            self.stats.events_retried += lines.count(failed)
             if fail_fast or (interruptible and self.stopping.is_set()):
                 return failed
             delay = backoff.next_delay()
@@ -119,8 +120,17 @@ class Writer:
             pending = failed
         return []
 
+    async def _write(self, blocks: list[Lines]) -> LinesResult:
+        """One write: the lines as they are to a sink that takes lines, decoded events to any other."""
+        write_lines = getattr(self.sink, "write_lines", None)
+        if write_lines is not None:
+            result: LinesResult = await write_lines(blocks)
+            return result
+        answer = await self.sink.write(lines.decode(blocks))
+        return LinesResult(lines.encode(answer.retry), answer.rejected)
+
     def _record_success(
-        self, sent: list[Event], retry: list[Event], rejected: list[tuple[Event, str]], seconds: float
+        self, sent: list[Lines], retry: list[Lines], rejected: list[tuple[Event, str]], seconds: float
     ) -> None:
         if not self.healthy:
             log.info("Sink recovered", extra={"sink": self.name})
@@ -131,7 +141,7 @@ class Writer:
         if rejected:
             self._dead_letter([dead_letter_for(self.name, event, reason) for event, reason in rejected])
             self.stats.events_dead_lettered += len(rejected)
-        self.stats.events_sent += len(sent) - len(retry) - len(rejected)
+        self.stats.events_sent += lines.count(sent) - lines.count(retry) - len(rejected)
 
     def record_error(self, exc: Exception, count: int, message: str = "Sink write failed") -> None:
         fatal = outcome_of(exc) is Outcome.FATAL
@@ -142,8 +152,9 @@ class Writer:
         log.log(logging.WARNING if self.healthy else logging.DEBUG, message, extra=extra)
         self.healthy = False
 
-    def reject(self, events: list[Event], reason: str) -> None:
+    def reject(self, blocks: list[Lines], reason: str) -> None:
         """Dead-letter events for good, with the reason."""
+        events = lines.decode(blocks)
         self.stats.events_failed += len(events)
         self.stats.events_dead_lettered += len(events)
         self._dead_letter([dead_letter_for(self.name, e, reason) for e in events])

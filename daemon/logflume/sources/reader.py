@@ -8,6 +8,7 @@ pauses reading (backpressure).
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
 import logging
 import os
@@ -19,6 +20,7 @@ from typing import Protocol
 from logflume.events import Ack, DeadLetter, RawChunk
 from logflume.sources.config import SourceConfig
 from logflume.sources.discovery import Wakeup
+from logflume.sources.notify import FileEvents
 from logflume.sources.state import FileState, SourceStats
 
 log = logging.getLogger("logflume.sources")
@@ -30,6 +32,10 @@ class ReaderHost(Protocol):
     name: str
     config: SourceConfig
     wakeup: Wakeup
+    # Fired when a followed file is written (and whenever ``wakeup`` is): what readers at the end
+    # of their file wait on.
+    written: Wakeup
+    file_events: FileEvents | None
     stats: SourceStats
 
     def new_ack(self, state: FileState, end_offset: int) -> Ack: ...
@@ -40,6 +46,14 @@ class ReaderHost(Protocol):
 
 
 Emit = Callable[[RawChunk], Awaitable[None]]
+
+# After a read of fewer bytes than this, the next read waits COALESCE_SECONDS. Every chunk costs
+# a fixed ~0.3 ms on its way to the sinks (tasks, stages set-up, a write), so a log written at
+# 5,000 lines a second and read line by line would keep a core busy; read every 2 ms it comes in
+# chunks of ~10 lines for ~0.2 of a core, at the cost of at most 2 ms of latency (bench/latency.py).
+# A large read is followed at once: the reader is behind, and chunks are large anyway.
+COALESCE_BELOW = 256 * 1024
+COALESCE_SECONDS = 0.002
 
 
 class LineSplitter:
@@ -124,6 +138,7 @@ class FileReader:
         cfg = host.config
         # Never read more than a line may hold: then only a chunk's first line can be too long.
         self.read_size = min(cfg.read_bytes, cfg.max_line_bytes)
+        self._nowait = hasattr(os, "RWF_NOWAIT")
         self.splitter = LineSplitter(state.read_offset, cfg.max_line_bytes, host.name, path)
         self._gone_said = False  # "deleted"/"rotated" was logged for this reader
 
@@ -164,17 +179,45 @@ class FileReader:
         finally:
             os.close(fd)
 
+    async def _read(self, fd: int, position: int) -> bytes:
+        """Up to ``read_size`` bytes at ``position``: from the page cache right here when they are
+        there (a file being written is: no thread hand-over, so a line is passed on at once), else
+        in a thread, so the loop never waits for a disk."""
+        if self._nowait:
+            available = os.fstat(fd).st_size - position
+            if available <= 0:
+                return b""
+            buffer = bytearray(min(self.read_size, available))
+            try:
+                count = os.preadv(fd, [buffer], position, os.RWF_NOWAIT)
+            except BlockingIOError:
+                pass  # not all in memory: read it in a thread
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                self._nowait = False  # a filesystem without it
+            else:
+                return bytes(memoryview(buffer)[:count]) if count < len(buffer) else bytes(buffer)
+        return await asyncio.to_thread(os.pread, fd, self.read_size, position)
+
     async def _follow(self, fd: int) -> bool:
         host, state, splitter = self.host, self.state, self.splitter
         cfg = host.config
         idle_since = time.monotonic()
+        if host.file_events is not None:
+            host.file_events.watch(self.path, (state.dev, state.ino))
         while not host.stopping():
             position = splitter.position + len(splitter.partial)
-            data = await asyncio.to_thread(os.pread, fd, self.read_size, position)
+            data = await self._read(fd, position)
             if data:
                 lines, start, dead = splitter.feed(data)
                 await self._send(lines, start, dead)
                 idle_since = time.monotonic()
+                if len(data) < COALESCE_BELOW:
+                    # A few lines: the log is written line by line as we read it. Give the next
+                    # read a moment to find more, so a busy log goes on in chunks of many lines,
+                    # not one at a time. The first line after a quiet spell never waits.
+                    await asyncio.sleep(COALESCE_SECONDS)
                 continue
             st = os.fstat(fd)
             if st.st_size < position or state.truncated:
@@ -196,7 +239,7 @@ class FileReader:
                 await self._send(lines, start, [])
                 self._log("File finished", offset=splitter.position)
                 return True
-            await host.wakeup.wait(cfg.poll_interval)
+            await host.written.wait(cfg.poll_interval)
         return False
 
     async def _run_gzip(self) -> bool:

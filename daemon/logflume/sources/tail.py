@@ -24,6 +24,7 @@ from logflume.sources.config import SourceConfig
 from logflume.sources.discovery import Wakeup, matching, missing_directories, watch_changes, watch_roots
 from logflume.sources.fingerprint import fingerprint_path, is_gzip
 from logflume.sources.notices import FileNotices
+from logflume.sources.notify import FileEvents
 from logflume.sources.reader import FileReader
 from logflume.sources.state import FileState, SourceStats
 from logflume.telemetry import READER_FAILED, Count, count
@@ -43,6 +44,10 @@ class FileSource:
         self.name = config.name
         self.config = config
         self.wakeup = Wakeup()
+        # Readers at the end of their file wait on this: fired by inotify when a followed file is
+        # written (watch: auto), and whenever ``wakeup`` fires.
+        self.written = Wakeup()
+        self.file_events = FileEvents(self.written) if config.watch == "auto" else None
         self.stats = SourceStats()
         self.store = CheckpointStore(state_dir / "checkpoints" / f"{config.name}.json")
         self.files: dict[str, FileState] = {}  # fingerprint -> state
@@ -176,10 +181,14 @@ class FileSource:
             watcher = asyncio.create_task(
                 watch_changes(roots, self.config.include, self.wakeup, self._stop), name=f"watch:{self.name}"
             )
+            if self.file_events is not None and not self.file_events.start():
+                self.file_events = None
         try:
             while not self._stop.is_set():
                 await asyncio.to_thread(self._scan_blocking_part)
                 self._start_readers()
+                # Readers look again too: a rotation the scan found may end one of them.
+                self.written.fire()
                 await self.wakeup.wait(self.config.scan_interval)
         finally:
             if watcher is not None:
@@ -187,10 +196,13 @@ class FileSource:
                 await watcher
             if self._readers:
                 await asyncio.gather(*self._readers.values(), return_exceptions=True)
+            if self.file_events is not None:
+                self.file_events.close()
 
     def stop(self) -> None:
         self._stop.set()
         self.wakeup.fire()
+        self.written.fire()
 
     # Discovery does blocking stat/read calls: it runs in a worker thread and only records what
     # it found; readers are started on the loop by _start_readers.
@@ -350,6 +362,8 @@ class FileSource:
             self.stats.files_open -= 1
             state.active = False
             self._readers.pop(state.fingerprint, None)
+            if self.file_events is not None and not reader.compressed:
+                self.file_events.unwatch((state.dev, state.ino))
         if finished:
             self.stats.files_finished += 1
             if gz_key is not None:

@@ -4,32 +4,31 @@ Only the shortest window is fed per event (a dict lookup and a few additions per
 windows are built by merging the shortest ones as they close, and each ``group_by`` set is rolled
 up from the finest key at close time, so neither more windows nor more dimension sets cost
 anything per event.
+
+The per-event part is the stage's *front* (:mod:`.front`): it sums each batch into partial totals
+per window and group without touching the stage's state, so it can run in a worker process; the
+stage then merges the partials (:meth:`AggregateStage.take`). Called on a batch of events, the
+stage runs both halves itself.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from logflume.events import Batch, Event
-from logflume.pipeline.aggregate.clock import Watermark, parse_time
+from logflume.pipeline.aggregate.clock import Watermark
 from logflume.pipeline.aggregate.config import AggregateConfig
+from logflume.pipeline.aggregate.front import AggregateFront, AggregateInput
 from logflume.pipeline.aggregate.window import Totals, metric_event
-from logflume.pipeline.labels import group_value, text
+from logflume.pipeline.labels import group_value
 from logflume.telemetry import Count, count
 
 log = logging.getLogger(__name__)
 
-_ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "error", "critical"})
 _OTHER = "_other"
-# Figures beyond this (and NaN, infinities) are not counted: JSON gives at most 64-bit integers,
-# but an event from elsewhere could carry 10**400, which no float sum or sketch can take.
-_LIMIT = 1e18
-# Longer status "codes" are not counted: each distinct one would be a key of the window.
-_MAX_STATUS_TEXT = 16
 
 Key = tuple[Any, ...]
 
@@ -43,27 +42,6 @@ class AggregateStats:
     overflow: int = 0
     windows_closed: int = 0
     metrics: int = 0
-
-
-def _key_getter(dimensions: list[str]) -> Callable[[Event], Key]:
-    # Specialised per arity: a generator expression per event costs more than the lookups.
-    if not dimensions:
-        return lambda event: ()
-    if len(dimensions) == 1:
-        (a,) = dimensions
-        return lambda event: (event.get(a),)
-    if len(dimensions) == 2:
-        a, b = dimensions
-        return lambda event: (event.get(a), event.get(b))
-    if len(dimensions) == 3:
-        a, b, c = dimensions
-        return lambda event: (event.get(a), event.get(b), event.get(c))
-    names = tuple(dimensions)
-    return lambda event: tuple([event.get(name) for name in names])
-
-
-def _hashable(key: Key) -> Key:
-    return tuple(v if v is None or isinstance(v, str | int | float | bool) else text(v) for v in key)
 
 
 class _Rollup:
@@ -88,7 +66,7 @@ class AggregateStage:
         self.base = config.windows[0]
         self.longer = config.windows[1:]
         self.dimensions = config.dimensions()
-        self._key = _key_getter(self.dimensions)
+        self.front = AggregateFront(config)
         self._rollups = [_Rollup(names, self.dimensions) for names in config.group_by]
         self.watermark = Watermark(config.allowed_lateness, config.idle_after)
         # Open shortest windows: start → finest key → totals.
@@ -112,8 +90,13 @@ class AggregateStage:
         ]
 
     def __call__(self, batch: Batch, now: float) -> Batch:
-        if batch.events:
-            newest = self._ingest(batch.events, now)
+        return self.take(self.front(batch.events, now), batch, now)
+
+    def take(self, taken: AggregateInput, batch: Batch, now: float) -> Batch:
+        """Merge what the front took from a batch, close what the watermark passed; the metric
+        events of closed windows are appended to ``batch.events``."""
+        if taken.partials or taken.untimed or taken.future:
+            newest = self._merge(taken)
             if newest is not None:
                 self.watermark.observe(newest, now)
         metrics = self._close(self.watermark.advance(now))
@@ -123,100 +106,59 @@ class AggregateStage:
 
     # -- hot path ----------------------------------------------------------------------------
 
-    def _ingest(self, events: list[Event], now: float) -> float | None:
-        cfg = self.config
-        horizon = math.inf if cfg.max_future is None else now + cfg.max_future
-        base = self.base
-        accuracy = cfg.relative_accuracy
-        key_of = self._key
+    def _merge(self, taken: AggregateInput) -> float | None:
+        accuracy = self.config.relative_accuracy
         open_windows = self._open
         closed_until = self.closed_until
-        max_groups = cfg.max_groups
-        lat_f, tok_f, cost_f = cfg.latency_field, cfg.tokens_field, cfg.cost_field
-        cache_f, status_f, level_f = cfg.cache_field, cfg.status_field, cfg.level_field
-        error_levels = _ERROR_LEVELS
-        parse = parse_time
+        max_groups = self.config.max_groups
         newest = -math.inf
-        late = untimed = future = overflow = 0
-        current_start = math.nan
-        window: dict[Key, Totals] = {}
-        limit = _LIMIT
-        for event in events:
-            # eventtime.event_seconds, inline: the first of @timestamp, timestamp that parses.
-            stamp = event.get("@timestamp")
-            ts = parse(stamp) if stamp is not None else None
-            if ts is None:
-                stamp = event.get("timestamp")
-                ts = parse(stamp) if stamp is not None else None
-                if ts is None:
-                    untimed += 1
-                    continue
-            if ts > horizon:
-                future += 1
-                continue
-            start = ts - ts % base
+        events = late = overflow = 0
+        for partial in taken.partials:
+            count = partial.count
+            start = partial.start
             if start < closed_until:
-                late += 1
+                late += count
                 continue
-            if ts > newest:
-                newest = ts
-            if start != current_start:
-                current_start = start
-                window = open_windows.get(start) or open_windows.setdefault(start, {})
-            key = key_of(event)
-            try:
-                totals = window.get(key)
-            except TypeError:  # a dimension holds a list or object
-                key = _hashable(key)
-                totals = window.get(key)
+            events += count
+            if partial.newest > newest:
+                newest = partial.newest
+            window = open_windows.get(start) or open_windows.setdefault(start, {})
+            key = partial.key
+            totals = window.get(key)
             if totals is None:
                 if len(window) >= max_groups:
-                    overflow += 1
+                    overflow += count
                     key = (_OTHER,) * len(key)
                     totals = window.get(key)
                 if totals is None:
                     totals = window[key] = Totals(accuracy)
-            totals.count += 1
-            status: Any = event.get(status_f)
-            kind = type(status)
-            if (kind is int and -limit < status < limit) or (kind is str and len(status) <= _MAX_STATUS_TEXT):
-                codes = totals.status
-                codes[status] = codes.get(status, 0) + 1
-            level = event.get(level_f)
-            if (type(level) is str and level in error_levels) or (kind is int and status >= 500):
-                totals.errors += 1
-            # A chained comparison also refuses NaN and the infinities.
-            value = event.get(lat_f)
-            if (type(value) is float or type(value) is int) and -limit < value < limit:
-                totals.latency.pending.append(value)
-            value = event.get(tok_f)
-            if (type(value) is int or type(value) is float) and -limit < value < limit:
-                totals.tokens += value
-            value = event.get(cost_f)
-            if (type(value) is float or type(value) is int) and -limit < value < limit:
-                totals.cost += value
-            value = event.get(cache_f)
-            if value is True:
-                totals.cache_hits += 1
-                totals.cache_seen += 1
-            elif value is False:
-                totals.cache_seen += 1
+            totals.count += count
+            totals.errors += partial.errors
+            codes = totals.status
+            for code, n in partial.status.items():
+                codes[code] = codes.get(code, 0) + n
+            if partial.latencies:
+                totals.latency.pending.extend(partial.latencies)
+            totals.tokens += partial.tokens
+            totals.cost += partial.cost
+            totals.cache_hits += partial.cache_hits
+            totals.cache_seen += partial.cache_seen
         for groups in open_windows.values():
             for totals in groups.values():
                 if totals.latency.pending:
                     totals.latency.flush()
         stats = self.stats
-        stats.events += len(events) - late - untimed - future
+        stats.events += events
         stats.late += late
-        stats.untimed += untimed
-        if future:
+        stats.untimed += taken.untimed
+        if taken.future:
             # Warned once, counted always: a source with a skewed clock would repeat it per batch.
             if not stats.future:
                 log.warning(
                     "Events stamped ahead of the clock are left out of windows.",
-                    extra={"events": future, "max_future": cfg.max_future},
+                    extra={"events": taken.future, "max_future": self.config.max_future},
                 )
-            stats.future += future
+            stats.future += taken.future
         if overflow:
             stats.overflow += overflow
             log.warning("Too many groups in a window; extra ones go to _other.", extra={"groups": overflow})

@@ -1,13 +1,7 @@
 """Threshold rules: N matching events within a sliding window (by event time), per subject.
 
-Matching. ``condition`` uses the filter stage's compiler. ``pattern`` is the seed's regular
-expression over the raw JSON line; events are already parsed, so the line is re-created with
-``orjson.dumps`` (daemon metadata left out) and spaced after ``:`` and ``,`` the way the proxy's
-``json.dumps`` writes it, so seed patterns such as ``'"level": "ERROR"'`` work unchanged. Writing
-JSON costs microseconds, so each pattern gets a cheap prefilter read from it: a ``"key": "word"`` or
-``"key": "(a|b)"`` piece outside any group rejects an event whose *top-level* ``key`` holds another
-string, before anything is written. (Limitation: such a piece is assumed to mean the top-level
-field when the event has one.) RE2 keeps each search linear in the line length.
+Matching (which events a rule counts, for which subject) is stateless and lives in
+:mod:`.matching`; this module keeps the counts.
 
 Counting. Only the last ``threshold`` times are kept per subject: the rule holds at time t when
 all of them lie within one window. A firing rule resolves once it has not held for a whole window.
@@ -17,90 +11,14 @@ from __future__ import annotations
 
 import bisect
 import logging
-import re
-from collections.abc import Callable
 from typing import Any
 
-from logflume import jsontext
-from logflume.events import META_KEY, Event
+from logflume.events import Event
 from logflume.pipeline.anomaly.alert import alert_event
 from logflume.pipeline.anomaly.config import RuleConfig
-from logflume.pipeline.filter.language import compile_condition, compile_regex
-from logflume.pipeline.labels import group_value
-from logflume.pipeline.paths import MISSING, make_getter
+from logflume.pipeline.anomaly.matching import Match
 
 log = logging.getLogger(__name__)
-
-_KEY_VALUE = re.compile(r'"(\w+)":\s?"(?:(\w+)|\((\w+(?:\|\w+)*)\))"(?![*?{+])')
-
-
-def _top_level(pattern: str) -> str | None:
-    """The pattern with every parenthesised part blanked, or None if it has a top-level '|'."""
-    depth = 0
-    out = []
-    escaped = False
-    for char in pattern:
-        if escaped:
-            escaped = False
-            out.append(char if depth == 0 else " ")
-            continue
-        if char == "\\":
-            escaped = True
-        elif char == "(":
-            depth += 1
-            if depth == 1:
-                out.append(char)
-                continue
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                out.append(char)
-                continue
-        elif char == "|" and depth == 0:
-            return None
-        out.append(char if depth == 0 else "\0")
-    return "".join(out)
-
-
-def pattern_prefilter(pattern: str) -> Callable[[Event], bool] | None:
-    """A cheap test that rejects events the pattern cannot match, or None when none can be read."""
-    top = _top_level(pattern)
-    if top is None:
-        return None
-    tests: list[tuple[str, frozenset[str]]] = []
-    for match in _KEY_VALUE.finditer(pattern):
-        start, end = match.span()
-        outside = top[start:end]
-        if match.group(3):
-            # The value's own (a|b) group is allowed; any other enclosing group is not.
-            inner_start, inner_end = match.span(3)
-            outside = top[start:inner_start] + top[inner_end:end]
-        if "\0" in outside:
-            continue
-        values = frozenset([match.group(2)] if match.group(2) else match.group(3).split("|"))
-        tests.append((match.group(1), values))
-    if not tests:
-        return None
-
-    def prefilter(event: Event) -> bool:
-        for key, allowed in tests:
-            value = event.get(key)
-            if type(value) is str and value not in allowed:
-                return False
-        return True
-
-    return prefilter
-
-
-def json_line(event: Event) -> bytes:
-    """The event as the proxy would have written it (``json.dumps`` spacing), without metadata."""
-    meta = event.pop(META_KEY, None)
-    try:
-        text = jsontext.dumps(event)  # orjson's, unless the event holds what orjson refuses
-    finally:
-        if meta is not None:
-            event[META_KEY] = meta
-    return text.replace(b'":', b'": ').replace(b',"', b', "')
 
 
 class _Subject:
@@ -115,32 +33,18 @@ class _Subject:
 
 
 class Rule:
-    """One compiled rule and its per-subject state."""
+    """One rule's per-subject state."""
 
     def __init__(self, config: RuleConfig) -> None:
         self.config = config
         self.name = config.name
         self.window = config.window_minutes * 60.0
         self.threshold = config.threshold
-        self.condition = compile_condition(config.condition) if config.condition is not None else None
-        self.regex: Any = None
-        self.prefilter: Callable[[Event], bool] | None = None
-        if config.pattern is not None:
-            self.regex = compile_regex(config.pattern)
-            self.prefilter = pattern_prefilter(config.pattern)
         self.fields = config.group_fields()
-        self.getters = [make_getter(field) for field in self.fields]
         self.subjects: dict[tuple[Any, ...], _Subject] = {}
         self.quiet_until: dict[tuple[Any, ...], float] = {}
         self.dropped_subjects = 0
         self._swept_at = float("-inf")
-
-    def subject_key(self, event: Event) -> tuple[Any, ...]:
-        key = []
-        for getter in self.getters:
-            value = getter(event)
-            key.append(None if value is MISSING else group_value(value))
-        return tuple(key)
 
     def dimensions(self, key: tuple[Any, ...]) -> dict[str, Any]:
         return dict(zip(self.fields, key, strict=True))
@@ -242,29 +146,17 @@ class Rule:
 
 
 class RuleSet:
-    """All rules; :meth:`observe` runs once per batch, the JSON line is written at most once per event."""
+    """All rules' state; matching happened before (:func:`.matching.match_all`)."""
 
     def __init__(self, configs: list[RuleConfig]) -> None:
         self.rules = [Rule(config) for config in configs]
-        self.needs_line = any(rule.regex is not None for rule in self.rules)
 
-    def observe(self, events: list[Event], times: list[float], out: list[Event]) -> None:
+    def count(self, times: list[float], matches: list[list[Match]], out: list[Event]) -> None:
+        """Count each matching event (its time, and the rules it matched with their subjects)."""
         rules = self.rules
-        for event, ts in zip(events, times, strict=True):
-            line: bytes | None = None
-            for rule in rules:
-                prefilter = rule.prefilter
-                if prefilter is not None and not prefilter(event):
-                    continue
-                condition = rule.condition
-                if condition is not None and not condition(event):
-                    continue
-                if rule.regex is not None:
-                    if line is None:
-                        line = json_line(event)
-                    if not rule.regex.search(line):
-                        continue
-                rule.add(rule.subject_key(event) if rule.getters else (), ts, out)
+        for ts, found in zip(times, matches, strict=True):
+            for index, key in found:
+                rules[index].add(key, ts, out)
 
     def advance(self, mark: float, out: list[Event]) -> None:
         for rule in self.rules:

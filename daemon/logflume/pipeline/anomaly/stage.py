@@ -4,6 +4,10 @@ Alerts are appended to ``batch.events`` (so they reach the sinks) and to ``batch
 alert dispatcher). Every call, empty ticks included, also lets the detectors judge the windows up to
 the aggregate's watermark that no metric came for (silences). State is loaded when the stage is
 built; the app calls :meth:`save_state` periodically and at shutdown.
+
+What the stage needs of each event (times, rule matches, metric events) is its *front*
+(:mod:`.front`), which keeps no state and may run in a worker process; :meth:`AnomalyStage.take`
+counts what fronts took. Called on a batch of events, the stage runs both halves itself.
 """
 
 from __future__ import annotations
@@ -12,23 +16,16 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from logflume.events import META_KEY, Batch, Event
-from logflume.pipeline.aggregate.clock import Watermark, event_time
+from logflume.events import Batch, Event
+from logflume.pipeline.aggregate.clock import Watermark
 from logflume.pipeline.anomaly.config import AnomalyConfig
+from logflume.pipeline.anomaly.front import AnomalyFront, AnomalyInput
 from logflume.pipeline.anomaly.rules import RuleSet
 from logflume.pipeline.anomaly.state import load_state, save_state
 from logflume.pipeline.anomaly.statistical import Detectors
 from logflume.telemetry import Count, count
 
 log = logging.getLogger(__name__)
-
-_OWN_TYPES = frozenset({"metric", "alert"})
-
-
-def _made_here(event: Event) -> bool:
-    meta = event.get(META_KEY)
-    return type(meta) is dict and meta.get("source") == "logflume"
-
 
 class AnomalyStage:
     """Runs the rules over each batch's events and the detectors over its metric events."""
@@ -46,6 +43,7 @@ class AnomalyStage:
         ``clock``: the aggregate's watermark, every window ending before it has been emitted."""
         self.config = config
         self.rules = RuleSet(config.rules)
+        self.front = AnomalyFront(config)
         statistical = config.statistical
         self.detectors = None
         if statistical is not None:
@@ -57,9 +55,14 @@ class AnomalyStage:
         self._restore()
 
     def __call__(self, batch: Batch, now: float) -> Batch:
+        return self.take([self.front(batch.events)], batch, now)
+
+    def take(self, taken: list[AnomalyInput], batch: Batch, now: float) -> Batch:
+        """Count what fronts took from a batch (in order), judge what the watermarks passed;
+        alerts are appended to ``batch.events`` and ``batch.alerts``."""
         alerts: list[Event] = []
-        if batch.events:
-            self._observe(batch.events, now, alerts)
+        for part in taken:
+            self._observe(part, now, alerts)
         if self.rules.rules:
             self.rules.advance(self.watermark.advance(now), alerts)
         if self.detectors is not None:
@@ -75,34 +78,16 @@ class AnomalyStage:
                 )
         return batch
 
-    def _observe(self, events: list[Event], now: float, alerts: list[Event]) -> None:
-        rules = self.rules.rules
-        metrics: list[Event] = []
-        matched: list[Event] = []
-        times: list[float] = []
-        newest = float("-inf")
-        fallback = self.watermark.max_time if self.watermark.max_time is not None else now
-        for event in events:
-            kind = event.get("type")
-            if type(kind) is str and kind in _OWN_TYPES and _made_here(event):
-                if kind == "metric":
-                    metrics.append(event)
-                continue
-            if not rules:
-                continue
-            ts = event_time(event)
-            if ts is None:
-                ts = fallback
-            elif ts > newest:
-                newest = ts
-            matched.append(event)
-            times.append(ts)
-        if matched:
-            self.rules.observe(matched, times, alerts)
-        if newest > float("-inf"):
-            self.watermark.observe(newest, now)
-        if metrics and self.detectors is not None:
-            self.detectors.observe(metrics, alerts)
+    def _observe(self, taken: AnomalyInput, now: float, alerts: list[Event]) -> None:
+        if taken.matches:
+            # An event without a time of its own counts at the newest time seen so far.
+            fallback = self.watermark.max_time if self.watermark.max_time is not None else now
+            times = [fallback if ts is None else ts for ts in taken.times]
+            self.rules.count(times, taken.matches, alerts)
+        if taken.newest is not None:
+            self.watermark.observe(taken.newest, now)
+        if taken.metrics and self.detectors is not None:
+            self.detectors.observe(taken.metrics, alerts)
 
     def window_counts(self) -> dict[tuple[str, ...], int]:
         """Windows per (detector, outcome): judged, filled (silences), warmup, thin, resumed."""

@@ -32,13 +32,12 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import orjson
-
-from logflume import digest, extras, jsontext
+from logflume import digest, extras, lines
 from logflume.errors import DigestError, FatalSinkError, RetryableSinkError
-from logflume.events import META_KEY, Event
+from logflume.events import Event
 from logflume.fsutil import WriteFaults, describe, probe_directory, repair_tail
-from logflume.sinks.base import ACCEPTED, WriteResult
+from logflume.lines import Lines
+from logflume.sinks.base import ACCEPTED, LinesResult, WriteResult
 from logflume.sinks.file.config import FileSinkConfig
 from logflume.sinks.file.naming import ROTATED, Template
 from logflume.sinks.file.output import OutputFile
@@ -46,50 +45,19 @@ from logflume.sinks.registry import SinkContext
 
 log = logging.getLogger("logflume.sinks.file")
 
-_dumps = orjson.dumps
-_OPTS = orjson.OPT_APPEND_NEWLINE
-
-
 # Seconds between attempts to compress files whose compression failed (e.g. a full disk).
 COMPRESS_RETRY_SECONDS = 30.0
 
 
-def _by_source(events: list[Event]) -> dict[str, list[Event]]:
-    """Events grouped by their source (one group in the common case)."""
-    first = events[0].get(META_KEY)
-    last = events[-1].get(META_KEY)
-    groups: dict[str, list[Event]] = {}
-    if isinstance(first, dict) and isinstance(last, dict):
-        source = first.get("source", "logflume")
-        if source == last.get("source") and all(e[META_KEY]["source"] == source for e in events):
-            return {source: events}
-    for event in events:
-        meta = event.get(META_KEY)
-        source = meta.get("source", "logflume") if isinstance(meta, dict) else "logflume"
-        groups.setdefault(source, []).append(event)
+_ACCEPTED_LINES = LinesResult()
+
+
+def _by_source(blocks: list[Lines]) -> dict[str, list[Lines]]:
+    """Blocks grouped by their source, in order of first appearance (one group in the common case)."""
+    groups: dict[str, list[Lines]] = {}
+    for block in blocks:
+        groups.setdefault(block.source, []).append(block)
     return groups
-
-
-def encode(events: list[Event]) -> bytearray:
-    """JSON lines for ``events``; values orjson cannot encode become strings.
-
-    Appended one by one to a buffer rather than joined from a list: orjson returns each line in
-    an ~8 KiB allocation, so a list of a batch's lines costs ~8 KiB per event until the join
-    (and ~5 us per event in page faults) where appending reuses one block (~0.7 us).
-    """
-    out = bytearray()
-    extend = out.extend
-    try:
-        for event in events:
-            extend(_dumps(event, option=_OPTS))
-    except TypeError:
-        out.clear()
-        for event in events:
-            # jsontext writes what orjson refuses (nesting past 255 levels, integers past 64
-            # bits): an event that cannot be encoded must not stall the sink in retries.
-            extend(jsontext.dumps(event))
-            extend(b"\n")
-    return out
 
 
 class FileSink:
@@ -152,25 +120,31 @@ class FileSink:
         return self.template.render(source, now)
 
     async def write(self, events: list[Event]) -> WriteResult:
-        if not events:
-            return ACCEPTED
+        """Events (encoded first): for callers that hold decoded events; the runner writes lines."""
+        result = await self.write_lines(lines.encode(events))
+        return WriteResult(retry=lines.decode(result.retry)) if result.retry else ACCEPTED
+
+    async def write_lines(self, blocks: list[Lines]) -> LinesResult:
+        if not blocks:
+            return _ACCEPTED_LINES
         now = time.time()
-        groups = list(_by_source(events).items())
+        groups = list(_by_source(blocks).items())
         # Written on the loop thread: a write() to the page cache takes microseconds, while handing
         # each batch to a worker thread made both threads fight for the GIL and cost ~30% more CPU
         # (bench/throughput.py). fsync, which can take long, runs in a thread (see sync()).
         for index, (source, group) in enumerate(groups):
             path = self.render(source, now)
+            data = group[0].data if len(group) == 1 else b"".join(block.data for block in group)
             try:
                 handle = self._handle(source, path, now)
-                handle.write_batch(encode(group), fsync=self.config.fsync == "always")
+                handle.write_batch(data, fsync=self.config.fsync == "always")
             except OSError as exc:
                 if index == 0:
                     raise RetryableSinkError(_failure(exc, path)) from exc
                 # The groups before this one are written: sending them again would repeat them.
-                return WriteResult(retry=[event for _, rest in groups[index:] for event in rest])
+                return LinesResult(retry=[block for _, rest in groups[index:] for block in rest])
             self._maybe_rotate(handle, now)
-        return ACCEPTED
+        return _ACCEPTED_LINES
 
     def _handle(self, source: str, path: str, now: float) -> OutputFile:
         handle = self._files.get(path)

@@ -24,10 +24,15 @@ def _id(event: Event) -> str:
 
 def batch_id(events: list[Event], body: bytes) -> str:
     """16 hex digits naming the object; the content decides when events carry no ids."""
-    first, last = _id(events[0]), _id(events[-1])
+    return object_id(events[0], events[-1], len(events), body)
+
+
+def object_id(first_event: Event, last_event: Event, count: int, body: bytes) -> str:
+    """:func:`batch_id` of an object known by its first and last event and its event count."""
+    first, last = _id(first_event), _id(last_event)
     digest = hashlib.blake2b(digest_size=8)
     if first and last:
-        digest.update(f"{first}\n{last}\n{len(events)}".encode())
+        digest.update(f"{first}\n{last}\n{count}".encode())
     else:
         digest.update(body)
     return digest.hexdigest()

@@ -17,22 +17,23 @@ import contextlib
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aioboto3
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from logflume import lines
 from logflume.errors import FatalSinkError, RetryableSinkError, SinkError, SinkSetupLostError
 from logflume.events import Event
+from logflume.lines import Lines
 from logflume.retry import sink_error
-from logflume.sinks.base import ACCEPTED, WriteResult
+from logflume.sinks.base import ACCEPTED, LinesResult, WriteResult
 from logflume.sinks.registry import SinkContext
 from logflume.sinks.s3.classify import classify, describe, error_code, missing_bucket
 from logflume.sinks.s3.config import S3SinkConfig
-from logflume.sinks.s3.encode import PlainObject, compress, encode_lines
-from logflume.sinks.s3.keys import KeyRenderer, batch_id
+from logflume.sinks.s3.encode import compress, objects_of
+from logflume.sinks.s3.keys import KeyRenderer, object_id
 from logflume.sinks.s3.upload import CONTENT_TYPE, upload
 
 log = logging.getLogger("logflume.sinks.s3")
@@ -53,10 +54,6 @@ class S3Sink:
             self._extra["StorageClass"] = config.storage_class
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
-        # JSON encoding holds the GIL, so a second thread would not make it faster; one thread
-        # of its own also keeps each batch's large NDJSON buffer in one malloc arena, where
-        # the next batch reuses it, instead of a copy lingering in every worker thread's arena.
-        self._encoder: ThreadPoolExecutor | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -131,29 +128,29 @@ class S3Sink:
 
     async def close(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
-        encoder, self._encoder = self._encoder, None
-        if encoder is not None:
-            encoder.shutdown(wait=False)  # no write is running any more: its thread ends at once
         if stack is not None:
             await stack.aclose()
 
     # -- writing ------------------------------------------------------------------------------
 
     async def write(self, events: list[Event]) -> WriteResult:
-        if not events:
+        """Events (encoded first): for callers that hold decoded events; the runner writes lines."""
+        result = await self.write_lines(lines.encode(events))
+        if not result.retry and not result.rejected:
             return ACCEPTED
+        return WriteResult(retry=lines.decode(result.retry), rejected=result.rejected)
+
+    async def write_lines(self, blocks: list[Lines]) -> LinesResult:
+        if not blocks:
+            return LinesResult()
         now = time.time()
-        # Both steps off the event loop. gzip (most of the CPU) releases the GIL, so it runs on
-        # another core beside the pipeline; the runner's ``concurrency`` overlaps one batch's
-        # gzip and upload with the next one's JSON encoding.
-        if self._encoder is None:
-            self._encoder = ThreadPoolExecutor(1, thread_name_prefix=f"s3-encode-{self.name}")
-        plain, rejected = await asyncio.get_running_loop().run_in_executor(
-            self._encoder, encode_lines, events, self.config.max_object_bytes
-        )
+        plain = objects_of(blocks, self.config.max_object_bytes)
         for index, item in enumerate(plain):
+            # Off the event loop: gzip (nearly all the CPU) releases the GIL, so it runs on another
+            # core; the runner's ``concurrency`` overlaps one batch's gzip and upload with the next.
             obj = await asyncio.to_thread(compress, item, self.config.compression_level)
-            key = self.keys.render(obj.source, obj.events, batch_id(obj.events, obj.body), now)
+            name = object_id(obj.first, obj.last, obj.count, obj.body)
+            key = self.keys.render(obj.source, [obj.first], name, now)
             try:
                 await upload(
                     self._client,
@@ -172,21 +169,19 @@ class S3Sink:
                 if index == 0 or isinstance(error, SinkSetupLostError):
                     raise error from exc
                 # Earlier objects are stored: hand back only what is left.
-                return self._partial(plain[index:], error, rejected)
+                return self._partial(item, plain[index + 1 :], error)
             log.debug(
                 "Object written",
-                extra={"sink": self.name, "key": key, "events": len(obj.events), "bytes": len(obj.body)},
+                extra={"sink": self.name, "key": key, "events": obj.count, "bytes": len(obj.body)},
             )
-        return WriteResult(rejected=rejected) if rejected else ACCEPTED
+        return LinesResult()
 
-    def _partial(
-        self, left: list[PlainObject], error: SinkError, rejected: list[tuple[Event, str]]
-    ) -> WriteResult:
-        events = [event for obj in left for event in obj.events]
+    def _partial(self, failed: Lines, left: list[Lines], error: SinkError) -> LinesResult:
+        blocks = [failed, *left]
         if isinstance(error, RetryableSinkError):
             log.warning("S3 upload failed part-way", extra={"sink": self.name, "error": str(error)})
-            return WriteResult(retry=events, rejected=rejected)
-        return WriteResult(rejected=rejected + [(event, str(error)) for event in events])
+            return LinesResult(retry=blocks)
+        return LinesResult(rejected=[(event, str(error)) for event in lines.decode(blocks)])
 
     def _error(self, exc: BaseException, during: str) -> SinkError:
         text = f"S3 {during} failed for bucket {self.config.bucket}: {describe(exc)}"

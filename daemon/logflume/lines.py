@@ -1,0 +1,201 @@
+"""Events as JSON lines: the form in which events travel from the pipeline to the sinks.
+
+The pipeline (in the processor or in a worker process) encodes every event once, as one line of
+JSON ending in a newline, and hands the sinks :class:`Lines`: the lines of consecutive events of
+one source, end to end in one ``bytes``, with where each line ends. The file and S3 sinks write
+those bytes as they are; sinks that need the values (Elasticsearch, PostgreSQL) decode them. So a
+worker process returns bytes, not objects (returning pickled dicts costs as much as the work it
+saved, see bench/transfer.py), and the runner's memory holds ~600 bytes per event instead of a
+decoded dict of ~3 KB.
+
+A JSON string never holds a raw newline (JSON escapes it), so ``b"\\n"`` only ever separates
+lines, and ``b"[" + lines joined by "," + b"]"`` is the JSON array of the events.
+
+Encoding never fails: what orjson refuses (nesting past 255 levels, integers past 64 bits, lone
+surrogates) is written by :mod:`logflume.jsontext`, which takes any value.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Sequence
+
+import orjson
+
+from logflume import jsontext
+from logflume.events import META_KEY, Event
+
+__all__ = [
+    "Lines",
+    "count",
+    "decode",
+    "encode",
+    "encode_line",
+    "join",
+    "nbytes",
+    "source_of",
+    "to_json_array",
+]
+
+_OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+# A block's bytes: bytes, or the bytearray a worker's result was read into (never changed after).
+Data = bytes | bytearray
+# The source of events that carry none (made by the daemon without metadata, or by a test).
+DEFAULT_SOURCE = "logflume"
+
+
+def encode_line(event: Event) -> bytes:
+    """One event's JSON line (ending in a newline); never raises."""
+    try:
+        return orjson.dumps(event, option=_OPTS)
+    except TypeError:  # orjson.JSONEncodeError: a value orjson does not write
+        return jsontext.dumps(event) + b"\n"
+
+
+def source_of(event: Event) -> str:
+    meta = event.get(META_KEY)
+    if type(meta) is dict:
+        source = meta.get("source")
+        if type(source) is str:
+            return source
+    return DEFAULT_SOURCE
+
+
+class Lines:
+    """The JSON lines of consecutive events of one source: ``ends[i]`` is where event ``i``'s line
+    (newline included) ends in ``data``."""
+
+    __slots__ = ("data", "ends", "source")
+
+    def __init__(self, source: str, data: Data, ends: array[int]) -> None:
+        self.source = source
+        self.data = data
+        self.ends = ends
+
+    @classmethod
+    def of(cls, source: str, events: Iterable[Event]) -> Lines:
+        """Encode ``events`` (all of ``source``) into one block: one buffer, no object per line."""
+        out = bytearray()
+        ends: array[int] = array("q")
+        extend, end = out.extend, ends.append
+        dumps = orjson.dumps
+        for event in events:
+            try:
+                extend(dumps(event, option=_OPTS))
+            except TypeError:
+                extend(jsontext.dumps(event))
+                extend(b"\n")
+            end(len(out))
+        return cls(source, bytes(out), ends)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __repr__(self) -> str:
+        return f"Lines({self.source!r}, {len(self)} events, {len(self.data)} bytes)"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Lines):
+            return NotImplemented
+        return (self.source, self.data, self.ends) == (other.source, other.data, other.ends)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking value type: not hashable
+
+    def cut(self, start: int, stop: int) -> Lines:
+        """Events ``start`` to ``stop`` (exclusive) as a block of their own (copies their bytes)."""
+        ends = self.ends
+        stop = min(stop, len(ends))
+        if start == 0 and stop == len(ends):
+            return self
+        if start >= stop:
+            return Lines(self.source, b"", array("q"))
+        base = ends[start - 1] if start else 0
+        shifted = array("q", [end - base for end in ends[start:stop]])
+        return Lines(self.source, self.data[base : ends[stop - 1]], shifted)
+
+    def split(self, size: int) -> list[Lines]:
+        """Parts of at most ``size`` events, in order."""
+        if len(self) <= size:
+            return [self]
+        return [self.cut(index, index + size) for index in range(0, len(self), size)]
+
+    def line(self, index: int) -> Data:
+        """The line of event ``index`` (with its newline)."""
+        return self.data[self.ends[index - 1] if index else 0 : self.ends[index]]
+
+    def lines(self) -> list[Data]:
+        """Every line, without its newline."""
+        parts: list[Data] = list(self.data.split(b"\n"))
+        parts.pop()  # after the last newline
+        return parts
+
+    def events(self) -> list[Event]:
+        """The events, decoded (a new dict each)."""
+        return [decode_line(line) for line in self.lines()]
+
+
+def decode_line(line: Data) -> Event:
+    """One line back into its event. The encoder writes nothing orjson cannot read back, but for
+    nesting deeper than it reads (1024 levels, which no parsed line reaches); such a line comes
+    back as its text, so that it is still delivered (and dead-lettered if need be) whole."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return {"undecodable_line": line.decode("utf-8", "replace")}
+    return event if isinstance(event, dict) else {"undecodable_line": line.decode("utf-8", "replace")}
+
+
+def join(source: str, blocks: Sequence[Lines]) -> Lines:
+    """Blocks of one source as one block (their bytes copied end to end)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    ends: array[int] = array("q")
+    base = 0
+    for block in blocks:
+        ends.extend([end + base for end in block.ends])
+        base += len(block.data)
+    return Lines(source, b"".join(block.data for block in blocks), ends)
+
+
+def encode(events: Sequence[Event]) -> list[Lines]:
+    """``events`` as blocks, one per run of consecutive events of the same source."""
+    if not events:
+        return []
+    first = source_of(events[0])
+    # The common case (one chunk's events): one pass to check, one to encode.
+    if first == source_of(events[-1]) and all(source_of(event) == first for event in events):
+        return [Lines.of(first, events)]
+    out: list[Lines] = []
+    run: list[Event] = []
+    current = first
+    for event in events:
+        source = source_of(event)
+        if source != current and run:
+            out.append(Lines.of(current, run))
+            run = []
+        current = source
+        run.append(event)
+    if run:
+        out.append(Lines.of(current, run))
+    return out
+
+
+def decode(blocks: Iterable[Lines]) -> list[Event]:
+    """The events of ``blocks``, in order."""
+    return [event for block in blocks for event in block.events()]
+
+
+def count(blocks: Iterable[Lines]) -> int:
+    return sum(len(block) for block in blocks)
+
+
+def nbytes(blocks: Iterable[Lines]) -> int:
+    return sum(len(block.data) for block in blocks)
+
+
+def to_json_array(blocks: Sequence[Lines]) -> bytes:
+    """The JSON array of the events of ``blocks``, made from their lines without decoding them."""
+    joined = b"".join(block.data for block in blocks)
+    if not joined:
+        return b"[]"
+    return b"[" + joined[:-1].replace(b"\n", b",") + b"]"

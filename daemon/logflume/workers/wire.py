@@ -1,0 +1,100 @@
+"""Messages between the daemon and a worker process, over the worker's stdin and stdout pipes.
+
+A frame is a 12-byte header (the lengths of the two parts, little endian), a pickled message (a
+tuple whose first item names its kind) and raw data: a chunk's bytes on the way in, the events'
+JSON lines on the way back. Bulk bytes are never pickled: pickling would copy them once more.
+
+    daemon → worker   ("setup", LogSettings, PipelineConfig, [ParseSettings], (ring fd, size))
+                                                      reply: ("ready", pid)
+                      ("stages", PipelineConfig)      after a reload
+                      ("source", ParseSettings)       a new or changed source
+                      ("levels", {logger: level})     the daemon's log levels changed
+                      ("chunk", seq, ChunkWork, region)   the chunk's bytes in the shared ring
+                                                      (:mod:`.ring`), or after the frame (None)
+    worker → daemon   ("ready", pid) or ("failed", reason)
+                      ("result", seq, ChunkResult, [block sizes])   + the blocks' bytes, end to end
+
+Both ends are this project's own processes started from the same installation, so pickle is
+safe here (nothing else can write to these pipes).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from logflume.lines import Data
+from logflume.pipeline.job import ChunkResult
+
+HEADER = struct.Struct("<IQ")
+PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    """The daemon's own log settings, for a worker to log the same way (to the same stderr)."""
+
+    level: str
+    format: str
+    levels: dict[str, str]
+
+
+def frame(message: tuple[Any, ...], data: list[Data] | None = None) -> list[Data]:
+    """The parts of one frame, to be written in order (``os.writev`` or a transport)."""
+    meta = pickle.dumps(message, PROTOCOL)
+    parts = data or []
+    return [HEADER.pack(len(meta), sum(map(len, parts))), meta, *parts]
+
+
+def result_frame(seq: int, result: ChunkResult) -> list[Data]:
+    """A result's frame: its blocks' bytes travel as raw data (the blocks are emptied)."""
+    blocks = result.blocks()
+    data = [block.data for block in blocks]
+    for block in blocks:
+        block.data = b""
+    return frame(("result", seq, result, [len(part) for part in data]), data)
+
+
+def restore(result: ChunkResult, sizes: list[int], data: Data) -> ChunkResult:
+    """Give a received result's blocks their bytes back."""
+    blocks = result.blocks()
+    if len(blocks) == 1:
+        blocks[0].data = data
+        return result
+    offset = 0
+    for block, size in zip(blocks, sizes, strict=True):
+        block.data = data[offset : offset + size]
+        offset += size
+    return result
+
+
+# -- the worker's (blocking) side --------------------------------------------------------------
+
+
+def read_frame(stream: BinaryIO) -> tuple[tuple[Any, ...], bytes] | None:
+    """The next frame from a blocking stream; None at the end of the stream."""
+    head = stream.read(HEADER.size)
+    if len(head) < HEADER.size:
+        return None
+    meta_size, data_size = HEADER.unpack(head)
+    meta = stream.read(meta_size)
+    data = stream.read(data_size) if data_size else b""
+    if len(meta) < meta_size or len(data) < data_size:
+        return None
+    message: tuple[Any, ...] = pickle.loads(meta)
+    return message, data
+
+
+def write_frame(fd: int, parts: list[Data]) -> None:
+    """Write every part to a blocking file descriptor (retrying short writes)."""
+    views = [memoryview(part) for part in parts if part]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if written:
+            views[0] = views[0][written:]

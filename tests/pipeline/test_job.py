@@ -76,8 +76,9 @@ class TestRun:
         secret = b'{"n":1,"password":"hunter2"}\n'
         first = job.run(work(secret * 3))
         second = job.run(work(secret * 2 + b'{"n":2}\n'))
+        wanted = ("redact", "redactions")
         redacted = [
-            {key[2]: value for key, value in (r.reported or {}).items() if key[:2] == ("redact", "redactions")}
+            {key[2]: value for key, value in (r.reported or {}).items() if key[:2] == wanted}
             for r in (first, second)
         ]
         assert [{(("rule", "secret_field"),): 3.0}, {(("rule", "secret_field"),): 2.0}] == redacted

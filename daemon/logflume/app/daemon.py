@@ -20,17 +20,17 @@ from logflume.app.processor import Processor
 from logflume.config import Config
 from logflume.deadletter import DeadLetterFile
 from logflume.errors import LogflumeError
-from logflume.events import Batch, RawChunk
+from logflume.events import RawChunk
 from logflume.fsutil import WriteFaults, os_error
 from logflume.ops.health import ProgressMonitor
 from logflume.ops.notify import Notifier
 from logflume.ops.tap import TapHub
-from logflume.ops.view import PipelineStats, StageCounters
+from logflume.ops.view import NamedStage, PipelineStats, StageCounters
 from logflume.pipeline.build import STATELESS, build_windowed
 from logflume.pipeline.job import PARSE, Job, ParseSettings, Reported
 from logflume.pipeline.parse import ParseStats
 from logflume.pipeline.redact import text_scrubber
-from logflume.pipeline.stage import Chain, Stage
+from logflume.pipeline.stage import Chain
 from logflume.sinks.config import SinkCommonConfig
 from logflume.sinks.registry import SinkContext, build_sink
 from logflume.sinks.runner import SinkRunner
@@ -152,7 +152,7 @@ class Daemon:
         faults += [("stage_state", name, f) for name, f in self._stage_state_faults.items()]
         return faults
 
-    def stages(self) -> list[Stage]:
+    def stages(self) -> list[NamedStage]:
         """The stages after parse: the stateless ones as their counts added up here (they run in
         the jobs), then the windowed ones themselves."""
         added = [AddedCounts(name, self.reported.get(name, {})) for name in STATELESS]
@@ -425,9 +425,6 @@ class AddedCounts:
     def __init__(self, name: str, totals: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> None:
         self.name = name
         self._totals = totals
-
-    def __call__(self, batch: Batch, now: float) -> Batch:
-        raise TypeError(f"stage {self.name} runs in the jobs, not in the daemon")
 
     def telemetry(self) -> list[Count]:
         return [Count(name, value, labels) for (name, labels), value in sorted(self._totals.items())]

@@ -17,7 +17,6 @@ from logflume.deadletter import DeadLetterFile
 from logflume.events import RawChunk
 from logflume.fsutil import WriteFaults
 from logflume.pipeline.parse import ParseStats
-from logflume.pipeline.stage import Stage
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.tail import FileSource
 from logflume.telemetry import STAGE_FAILED, Count, count
@@ -63,6 +62,13 @@ class StageCounters:
         ]
 
 
+class NamedStage(Protocol):
+    """A stage as ops sees it: its name (and its own counts, when it implements Reporting)."""
+
+    @property
+    def name(self) -> str: ...
+
+
 class DaemonView(Protocol):
     """The running daemon as ops sees it (read-only; ``app.Daemon`` implements it)."""
 
@@ -77,7 +83,7 @@ class DaemonView(Protocol):
     def stage_stats(self) -> Mapping[str, StageCounters]:
         """The counts every stage after parse has, by stage name (kept by the processor)."""
 
-    def stages(self) -> Sequence[Stage]:
+    def stages(self) -> Sequence[NamedStage]:
         """The stages after parse, in order (those that count more implement Reporting)."""
 
     @property

@@ -117,6 +117,11 @@ def apply_mount(op: dict[str, Any], scratch: Path) -> None:
         remount_read_only(path)
     elif kind == "tmpfs":
         mount("tmpfs", op["path"], "tmpfs", MS_NOSUID | MS_NODEV, f"mode={op['mode']:o}")
+        # The installation and checkout of a test run from a clone under /tmp (read-only); an
+        # installed service lives in /opt and sees an empty /tmp.
+        for keep in op.get("keep", []):
+            Path(keep).mkdir(mode=0o711, parents=True, exist_ok=True)
+            bind(keep, keep, read_only=True)
     elif kind == "private_dev":
         mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")
         for name in op["devices"]:

@@ -124,8 +124,9 @@ class Service:
 
 
 def _uncovered() -> list[str]:
-    """Directories of this Python installation and checkout inside home directories the unit masks."""
-    homes = ("/home/", "/root/", "/run/user/")
+    """Directories of this Python installation and checkout inside what the unit masks: home
+    directories, and /tmp and /var/tmp (PrivateTmp)."""
+    homes = ("/home/", "/root/", "/run/user/", "/tmp/", "/var/tmp/")
     checkout = Path(__file__).resolve().parents[3]
     places = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, checkout)}
     inside = {p for p in places if p.startswith(homes)}

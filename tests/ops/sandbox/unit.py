@@ -116,7 +116,7 @@ def translate(text: str, paths: dict[str, Path], uncover: list[str]) -> dict[str
 
     ``paths`` gives, for each directory the unit names (state, configuration, read-only paths),
     the test directory that stands in for it; ``uncover`` lists directories under a masked home
-    that must stay readable (the Python installation).
+    or a private /tmp that must stay readable (the Python installation, the checkout).
     """
     options = service_options(text)
     unknown = set(options) - TRANSLATED - NOT_SANDBOXING
@@ -141,7 +141,9 @@ def translate(text: str, paths: dict[str, Path], uncover: list[str]) -> dict[str
                 keep = [path for path in uncover if path.startswith(home + "/")]
                 mounts.append({"op": "mask", "path": home, "keep": keep})
     if _yes(options, "PrivateTmp") or _yes(options, "DynamicUser"):
-        mounts += [{"op": "tmpfs", "path": path, "mode": 0o1777} for path in ("/tmp", "/var/tmp")]
+        for path in ("/tmp", "/var/tmp"):
+            keep = [p for p in uncover if p.startswith(path + "/")]
+            mounts.append({"op": "tmpfs", "path": path, "mode": 0o1777, "keep": keep})
     if _yes(options, "PrivateDevices"):
         mounts.append({"op": "private_dev", "devices": list(DEVICES)})
     if options.get("ProtectProc"):

@@ -44,8 +44,12 @@ async def _run(directory: Path, lines: int, rotate_every: int) -> int:
         daemon=True,
     )
     started = time.monotonic()
-    await daemon.start()
     writer.start()
+    # The daemon starts once the first log file is there, as beside a running proxy (else it
+    # warns that it follows no file); it reads files it has never seen from their beginning.
+    while not any((directory / "logs").glob("*.log")) and time.monotonic() - started < 10:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    await daemon.start()
     # Polls a counter the daemon updates; the demo has no event to wait on.
     while daemon.stats.events_out < lines and time.monotonic() - started < 120:  # noqa: ASYNC110
         await asyncio.sleep(0.2)

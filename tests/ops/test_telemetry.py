@@ -17,8 +17,8 @@ from prometheus_client.samples import Sample
 
 from logflume.config import parse_config
 from logflume.events import Ack, Batch, RawChunk
-from logflume.ops.view import StageCounters
 from logflume.pipeline.build import STAGE_ORDER, build_chain
+from logflume.pipeline.isolate import StageCounters
 from logflume.pipeline.parse import Parser
 from logflume.sources.tail import FileSource
 from logflume.telemetry import COUNTS, ERROR_TYPES, Count, Reporting

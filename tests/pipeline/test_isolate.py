@@ -17,10 +17,9 @@ import pytest
 
 from logflume.app import metered_call
 from logflume.events import META_KEY, Batch, Event
-from logflume.ops.view import StageCounters
 from logflume.pipeline.filter.config import FilterConfig
 from logflume.pipeline.filter.stage import FilterStage
-from logflume.pipeline.isolate import StageGuard
+from logflume.pipeline.isolate import StageCounters, StageGuard
 from tests.hostile import nested
 
 

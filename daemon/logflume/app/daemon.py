@@ -25,8 +25,9 @@ from logflume.fsutil import WriteFaults, os_error
 from logflume.ops.health import ProgressMonitor
 from logflume.ops.notify import Notifier
 from logflume.ops.tap import TapHub
-from logflume.ops.view import NamedStage, PipelineStats, StageCounters
+from logflume.ops.view import NamedStage, PipelineStats
 from logflume.pipeline.build import STATELESS, build_windowed
+from logflume.pipeline.isolate import StageCounters
 from logflume.pipeline.job import PARSE, Job, ParseSettings, Reported
 from logflume.pipeline.parse import ParseStats
 from logflume.pipeline.redact import text_scrubber

@@ -26,12 +26,11 @@ from typing import TYPE_CHECKING, Any
 from logflume import lines, selflog
 from logflume.events import Ack, Batch, DeadLetter, Event, RawChunk
 from logflume.lines import Lines
-from logflume.ops.view import StageCounters
 from logflume.pipeline.aggregate.front import AggregateInput
 from logflume.pipeline.anomaly.front import AnomalyInput
 from logflume.pipeline.build import STATELESS
 from logflume.pipeline.config import PipelineConfig
-from logflume.pipeline.isolate import metered_call
+from logflume.pipeline.isolate import StageCounters, metered_call
 from logflume.pipeline.job import ChunkResult, ChunkWork, ParseSettings, StageSet
 from logflume.pipeline.stage import Chain
 from logflume.workers.pool import LocalPool, Pool

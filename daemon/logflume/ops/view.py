@@ -16,10 +16,10 @@ from logflume.alerts.dispatcher import AlertDispatcher
 from logflume.deadletter import DeadLetterFile
 from logflume.events import RawChunk
 from logflume.fsutil import WriteFaults
+from logflume.pipeline.isolate import StageCounters
 from logflume.pipeline.parse import ParseStats
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.tail import FileSource
-from logflume.telemetry import STAGE_FAILED, Count, count
 
 
 @dataclass
@@ -34,32 +34,6 @@ class PipelineStats:
     task_failures: dict[str, int] = field(default_factory=dict)  # by task name
     alerts_fired: dict[str, int] = field(default_factory=dict)  # by rule
     last_progress: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class StageCounters:
-    """Events into and out of one stage; dropped and routed are the part of the difference each explains."""
-
-    batches: int = 0
-    events_in: int = 0
-    events_out: int = 0
-    dropped: int = 0
-    routed: int = 0
-    dead_letters: int = 0
-    # Batches the stage raised on (then run event by event; what still raised is in dead_letters).
-    failed_batches: int = 0
-
-    def telemetry(self) -> list[Count]:
-        """The counts every stage has; a stage's dead letters are the events it raised on."""
-        return [
-            count("events_in", self.events_in),
-            count("events_out", self.events_out),
-            count("events_dropped", self.dropped),
-            count("events_routed", self.routed),
-            count("events_dead_lettered", self.dead_letters),
-            count("batch_failures", self.failed_batches),
-            count("errors", self.dead_letters, error_type=STAGE_FAILED),
-        ]
 
 
 class NamedStage(Protocol):

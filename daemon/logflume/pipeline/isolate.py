@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
 
 from logflume import jsontext
 from logflume.events import META_KEY, Batch, DeadLetter, Event
 from logflume.pipeline.stage import Stage
+from logflume.telemetry import STAGE_FAILED, Count, count
 
 log = logging.getLogger("logflume.pipeline")
 
@@ -61,21 +61,11 @@ class Snapshot:
         return Batch(events, batch.acks, dead, alerts, routes)
 
 
-class StageCounts(Protocol):
-    """Counters of one stage (``ops.view.StageCounters`` in the daemon, :class:`StageCount` in a job)."""
-
-    batches: int
-    events_in: int
-    events_out: int
-    dropped: int
-    routed: int
-    dead_letters: int
-    failed_batches: int
-
-
 @dataclass(slots=True)
-class StageCount:
-    """Counters of one stage, kept where the stage runs (a worker process) and added up by the daemon."""
+class StageCounters:
+    """Events into and out of one stage; dropped and routed are the part of the difference each
+    explains. Kept where the stage runs (a job, perhaps in a worker process) and added up by the
+    daemon."""
 
     batches: int = 0
     events_in: int = 0
@@ -83,9 +73,10 @@ class StageCount:
     dropped: int = 0
     routed: int = 0
     dead_letters: int = 0
+    # Batches the stage raised on (then run event by event; what still raised is in dead_letters).
     failed_batches: int = 0
 
-    def add_to(self, counters: StageCounts) -> None:
+    def add_to(self, counters: StageCounters) -> None:
         # Field by field, not through dataclasses.fields(): this runs for every stage of every chunk.
         counters.batches += self.batches
         counters.events_in += self.events_in
@@ -95,8 +86,20 @@ class StageCount:
         counters.dead_letters += self.dead_letters
         counters.failed_batches += self.failed_batches
 
+    def telemetry(self) -> list[Count]:
+        """The counts every stage has; a stage's dead letters are the events it raised on."""
+        return [
+            count("events_in", self.events_in),
+            count("events_out", self.events_out),
+            count("events_dropped", self.dropped),
+            count("events_routed", self.routed),
+            count("events_dead_lettered", self.dead_letters),
+            count("batch_failures", self.failed_batches),
+            count("errors", self.dead_letters, error_type=STAGE_FAILED),
+        ]
 
-def metered_call(stage: Stage, counters: StageCounts, batch: Batch, now: float, guard: StageGuard) -> Batch:
+
+def metered_call(stage: Stage, counters: StageCounters, batch: Batch, now: float, guard: StageGuard) -> Batch:
     """One stage on one batch, counted; a stage that raises is rerun event by event (the events
     it still raises on are dead-lettered), so no event can stop the processor."""
     before = Snapshot.of(batch)

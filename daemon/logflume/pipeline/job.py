@@ -31,7 +31,7 @@ from logflume.pipeline.aggregate.front import AggregateFront, AggregateInput
 from logflume.pipeline.anomaly.front import AnomalyFront, AnomalyInput
 from logflume.pipeline.build import build_parser, build_stateless, build_windowed_fronts
 from logflume.pipeline.config import PipelineConfig
-from logflume.pipeline.isolate import StageCount, StageGuard, metered_call
+from logflume.pipeline.isolate import StageCounters, StageGuard, metered_call
 from logflume.pipeline.mapping import MappingConfig
 from logflume.pipeline.parse import Parser, ParseStats
 from logflume.pipeline.stage import Stage
@@ -101,7 +101,7 @@ class ChunkResult:
     dead: list[DeadLetter]
     alerts: list[Event]
     parsed: int  # events parse made of the chunk
-    counts: dict[str, StageCount]  # each stateless stage (what every stage counts)
+    counts: dict[str, StageCounters]  # each stateless stage (what every stage counts)
     taps: dict[str, tuple[list[bytes], int]]  # stage → (its first events' lines, its event count)
     aggregate: AggregateInput | None = None
     anomaly: AnomalyInput | None = None
@@ -174,7 +174,7 @@ class Job:
         parsed_before = replace(parser.stats)
         reported_before = reported_counts(self.stages)
         events, dead = parser(chunk, now)
-        counts: dict[str, StageCount] = {}
+        counts: dict[str, StageCounters] = {}
         parsed = len(events)
         taps: dict[str, tuple[list[bytes], int]] = {}
         wanted = work.taps
@@ -183,7 +183,7 @@ class Job:
         batch = Batch(events, [], dead)
         guard = self.guard
         for stage in self.stages:
-            count = counts[stage.name] = StageCount()
+            count = counts[stage.name] = StageCounters()
             batch = metered_call(stage, count, batch, now, guard)
             if wanted:
                 _tap(taps, wanted, stage.name, batch.events)

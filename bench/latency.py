@@ -33,13 +33,7 @@ from typing import Any
 import psutil
 import yaml
 
-OUT = Path(__file__).resolve().parent / "out"
-PASSTHROUGH: dict[str, Any] = {
-    "audit": {"verify_hash": False},
-    "normalise": {"enabled": False},
-    "redact": {"enabled": False},
-    "enrich": {"performance": None},
-}
+from throughput import OUT, PASSTHROUGH  # bench/ is the script's directory: on sys.path
 
 WRITER = r"""
 import os, sys, time, orjson

@@ -13,7 +13,6 @@ more than the peak the process reached anyway.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import platform
 
@@ -39,7 +38,8 @@ def tune_malloc() -> bool:
     if platform.libc_ver()[0] != "glibc":
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # The process's own symbols include the C library's; find_library would run ldconfig.
+        libc = ctypes.CDLL(None)
     except OSError:
         return False
     mallopt = libc.mallopt

@@ -23,9 +23,18 @@ LINES = 60_000
 
 
 def workers_of(proc: DaemonProcess) -> list[int]:
-    """The pids of the daemon's worker processes (its children running logflume.workers.process)."""
-    children = psutil.Process(proc.pid).children()
-    return [child.pid for child in children if "logflume.workers.process" in " ".join(child.cmdline())]
+    """The pids of the daemon's worker processes (its children running logflume.workers.process).
+    Other children come and go at startup (a library's helper command); one that has just exited is
+    a zombie whose command line cannot be read, and is not a worker."""
+    pids = []
+    for child in psutil.Process(proc.pid).children():
+        try:
+            command = " ".join(child.cmdline())
+        except psutil.Error:  # exited meanwhile (zombie or gone)
+            continue
+        if "logflume.workers.process" in command:
+            pids.append(child.pid)
+    return pids
 
 
 def in_read_order(events: list[dict[str, Any]]) -> bool:
@@ -40,7 +49,15 @@ def in_read_order(events: list[dict[str, Any]]) -> bool:
 
 
 def alive(pids: list[int]) -> list[int]:
-    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    """The pids still running (not exited, not a zombie waiting for its parent)."""
+    running = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                running.append(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return running
 
 
 def test_a_killed_worker_loses_and_reorders_nothing(tmp_path: Path, daemons: Daemons) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import logging
 import os
 import struct
@@ -39,7 +38,8 @@ _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then len bytes of name)
 
 def _libc() -> ctypes.CDLL | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The process's own symbols include the C library's; find_library would run ldconfig.
+        libc = ctypes.CDLL(None, use_errno=True)
         libc.inotify_init1  # noqa: B018 - present on Linux only
     except (OSError, AttributeError):
         return None

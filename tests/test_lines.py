@@ -49,6 +49,16 @@ class TestEncode:
         assert (1, 1) == (len(block), block.data.count(b"\n"))
         assert 1 == orjson.loads(block.data)["n"]
 
+    def test_keys_that_are_not_strings_are_written_as_orjson_writes_them(self) -> None:
+        """A key a stage made (a number, None, a bool) becomes its JSON text, at any depth: the
+        same bytes orjson's non-string-key option writes, although the fast path runs without it."""
+        events = [event(1, counts={404: 2, None: 1, True: {2.5: "x"}}), event(2, pad="y")]
+        [block] = lines.encode(events)
+        option = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+        expected = b"".join(orjson.dumps(e, option=option) for e in events)
+        assert expected == block.data
+        assert b'{"404":2,"null":1,"true":{"2.5":"x"}}' in lines.encode_line(events[0])
+
     def test_decode_gives_the_events_back(self) -> None:
         """Decoding the lines gives events equal to the ones encoded."""
         events = [event(n, level="INFO", tokens=n * 10) for n in range(5)]

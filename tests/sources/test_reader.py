@@ -6,9 +6,12 @@ import gzip
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from logflume.errors import CheckpointError, StateFileError
 from logflume.events import Ack
@@ -50,6 +53,37 @@ class TestLineSplitter:
         splitter.feed(b"tail")
         assert splitter.flush() == (b"tail\n", 5)
         assert splitter.position == 9
+
+
+class _GeneralPathOnly(LineSplitter):
+    """The splitter with its fast path (lines within the limit) turned off: the reference."""
+
+    def _whole_lines(self, data: bytes | bytearray) -> None:
+        return None
+
+
+def _outcome(fed: tuple[bytes, int, list[Any]], splitter: LineSplitter) -> tuple[Any, ...]:
+    lines, start, dead = fed
+    letters = [(letter.offset, letter.reason, letter.raw) for letter in dead]
+    return lines, start, letters, splitter.position, splitter.partial, splitter.skipping
+
+
+_PIECES = st.lists(st.binary(max_size=24).map(lambda b: b.replace(b"\x00", b"\n")), max_size=12)
+
+
+class TestSplitterFastPath:
+    @given(pieces=_PIECES, max_line=st.integers(1, 12), as_bytearray=st.booleans())
+    def test_gives_what_the_general_path_gives(
+        self, pieces: list[bytes], max_line: int, as_bytearray: bool
+    ) -> None:
+        """Whatever the reads and the limit (reads as bytes or as the bytearray a file read
+        gives), every feed and the final flush return what the general path returns, as bytes."""
+        fast, general = LineSplitter(7, max_line, "s", "p"), _GeneralPathOnly(7, max_line, "s", "p")
+        for piece in pieces:
+            got = fast.feed(bytearray(piece) if as_bytearray else piece)
+            assert _outcome(general.feed(bytes(piece)), general) == _outcome(got, fast)
+            assert (bytes, bytes) == (type(got[0]), type(fast.partial))
+        assert fast.flush() == general.flush()
 
 
 class TestFingerprint:

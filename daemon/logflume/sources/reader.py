@@ -71,8 +71,12 @@ class LineSplitter:
         self.source = source
         self.path = path
 
-    def feed(self, data: bytes) -> tuple[bytes, int, list[DeadLetter]]:
+    def feed(self, data: bytes | bytearray) -> tuple[bytes, int, list[DeadLetter]]:
         """Returns (lines, offset of lines[0], dead letters)."""
+        if not self.skipping:
+            fast = self._whole_lines(data)
+            if fast is not None:
+                return fast
         dead: list[DeadLetter] = []
         if self.skipping:
             newline = data.find(b"\n")
@@ -82,7 +86,7 @@ class LineSplitter:
             self.position += newline + 1
             data = data[newline + 1 :]
             self.skipping = False
-        buf = self.partial + data if self.partial else data
+        buf = self.partial + data if self.partial else bytes(data)
         start = self.position
         # Lines wholly inside ``data`` are at most len(data) <= max_line bytes (the reader reads
         # no more than that at once), so only the first line can be too long.
@@ -105,6 +109,29 @@ class LineSplitter:
         self.partial = buf[last + 1 :]
         self.position = start + len(lines)
         return lines, start, dead
+
+    def _whole_lines(self, data: bytes | bytearray) -> tuple[bytes, int, list[DeadLetter]] | None:
+        """The usual case, every line short enough: the lines of the carried partial line and
+        ``data``, joined in one copy (concatenating first and then slicing copied a chunk twice
+        more); None when a line is too long, for :meth:`feed`'s general path."""
+        partial = self.partial
+        first = data.find(b"\n")
+        if first < 0:
+            if len(partial) + len(data) > self.max_line:
+                return None
+            self.partial = partial + data
+            return b"", self.position, []
+        if len(partial) + first > self.max_line:
+            return None
+        last = data.rfind(b"\n")
+        start = self.position
+        if partial or last + 1 < len(data):
+            lines = b"".join((partial, memoryview(data)[: last + 1]))
+        else:
+            lines = bytes(data)
+        self.partial = bytes(data[last + 1 :])
+        self.position = start + len(lines)
+        return lines, start, []
 
     def flush(self) -> tuple[bytes, int]:
         """The last line of a file that ends without a newline (only when the file is final)."""
@@ -179,7 +206,7 @@ class FileReader:
         finally:
             os.close(fd)
 
-    async def _read(self, fd: int, position: int) -> bytes:
+    async def _read(self, fd: int, position: int) -> bytes | bytearray:
         """Up to ``read_size`` bytes at ``position``: from the page cache right here when they are
         there (a file being written is: no thread hand-over, so a line is passed on at once), else
         in a thread, so the loop never waits for a disk."""
@@ -197,7 +224,9 @@ class FileReader:
                     raise
                 self._nowait = False  # a filesystem without it
             else:
-                return bytes(memoryview(buffer)[:count]) if count < len(buffer) else bytes(buffer)
+                if count < len(buffer):
+                    del buffer[count:]  # shrinks in place: no copy
+                return buffer
         return await asyncio.to_thread(os.pread, fd, self.read_size, position)
 
     async def _follow(self, fd: int) -> bool:

@@ -22,10 +22,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from itertools import repeat
-from operator import setitem
 from typing import Any
 
 import orjson
@@ -320,8 +318,12 @@ class Redactor:
 
     def _redact(self, event: Event) -> None:
         """The full walk: secret-named and secret-looking keys, then the strings if a hint is found."""
-        # The daemon's own metadata is set aside so the walk need not test every key for it.
-        meta = event.pop(META_KEY, _MISSING)
+        # The daemon's own metadata is set aside so the walk need not test every key for it:
+        # its value only, so that its key keeps its place (an event keeps its key order whether
+        # it was walked or not, and the batch need not be reordered to match).
+        meta = event.get(META_KEY, _MISSING)
+        if meta is not _MISSING:
+            event[META_KEY] = None
         texts = self._keys_and_texts(event)
         if texts and self._hint(_JOIN(texts)):
             self._scrub_strings(event)
@@ -336,17 +338,5 @@ class Redactor:
             return batch
         for index in self._batch_check(events):
             redact(events[index])
-        _metadata_last(events)
         return batch
 
-
-def _metadata_last(events: list[Event]) -> None:
-    """Moves the metadata key of every event to the end, as the full walk does (normalise adds
-    ``@timestamp`` after it): the output keeps one key order whichever path an event took."""
-    metas = list(map(dict.pop, events, repeat(META_KEY), repeat(_MISSING)))
-    if _MISSING not in metas:
-        deque(map(setitem, events, repeat(META_KEY), metas), maxlen=0)  # in C: consumes the map
-        return
-    for event, meta in zip(events, metas, strict=True):
-        if meta is not _MISSING:
-            event[META_KEY] = meta

@@ -41,7 +41,8 @@ __all__ = [
 # event here); the rare event with a key that is not a string (made by a stage, never parsed)
 # takes the fallback, which writes it exactly as that option would.
 _OPTS = orjson.OPT_APPEND_NEWLINE
-# A block's bytes: bytes, or the bytearray a worker's result was read into (never changed after).
+# A block's bytes: bytes, or a bytearray (an encoded block, or a worker's result as read); never
+# changed once the block is made.
 Data = bytes | bytearray
 # The source of events that carry none (made by the daemon without metadata, or by a test).
 DEFAULT_SOURCE = "logflume"
@@ -89,7 +90,9 @@ class Lines:
                 extend(jsontext.dumps(event))
                 extend(b"\n")
             end(len(out))
-        return cls(source, bytes(out), ends)
+        # The bytearray itself (a block's bytes are never changed): a copy to bytes would cost
+        # a whole chunk's worth of memcpy, and a worker's block is only written to its pipe.
+        return cls(source, out, ends)
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -112,7 +115,9 @@ class Lines:
             return self
         if start >= stop:
             return Lines(self.source, b"", array("q"))
-        base = ends[start - 1] if start else 0
+        if not start:  # the first events: their ends stand as they are
+            return Lines(self.source, self.data[: ends[stop - 1]], ends[:stop])
+        base = ends[start - 1]
         shifted = array("q", [end - base for end in ends[start:stop]])
         return Lines(self.source, self.data[base : ends[stop - 1]], shifted)
 

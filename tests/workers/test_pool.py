@@ -15,6 +15,7 @@ from logflume.errors import WorkerError
 from logflume.generate import lines as sample_lines
 from logflume.pipeline.config import PipelineConfig
 from logflume.pipeline.job import ChunkResult, ChunkWork, Job, ParseSettings, StageSet
+from logflume.workers import pool as pool_module
 from logflume.workers.pool import ProcessPool
 from logflume.workers.wire import LogSettings
 from tests.waiting import until
@@ -53,6 +54,27 @@ async def test_results_come_back_in_order_and_as_in_process(pool: ProcessPool) -
     results = [await future for future in futures]
     expected = [blocks(local.run(work(chunk, index))) for index, chunk in enumerate(data)]
     assert expected == [blocks(result) for result in results]
+
+
+async def test_results_larger_than_the_result_ring_come_through_the_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a result ring of 300 KB, results of ~90 KB go through it and results of ~550 KB
+    through the pipe, mixed: every result arrives in order, equal to the in-process job's."""
+    monkeypatch.setattr(pool_module, "RESULT_RING_BYTES", 300_000)
+    started = ProcessPool(1, PipelineConfig(), [ParseSettings("proxy")], LOGS)
+    await started.start()
+    try:
+        local = Job(PipelineConfig(), [ParseSettings("proxy")])
+        data = [chunks(1, 100)[0], chunks(1, 600)[0], chunks(1, 100)[0], chunks(1, 100)[0], chunks(1, 600)[0]]
+        futures = [await started.submit(work(chunk, index)) for index, chunk in enumerate(data)]
+        results = [await future for future in futures]
+        expected = [blocks(local.run(work(chunk, index))) for index, chunk in enumerate(data)]
+        assert expected == [blocks(result) for result in results]
+        sizes = [len(result.lines[0].data) for result in results]
+        assert min(sizes) < 300_000 // 2 < 300_000 < max(sizes)  # both ways were taken
+    finally:
+        await started.stop()
 
 
 async def test_a_killed_worker_is_replaced_and_its_chunks_run_again(pool: ProcessPool) -> None:

@@ -1,5 +1,5 @@
-"""The shared ring a worker's chunks travel through: regions in order, never overwritten before
-the worker took them, and nothing that does not fit."""
+"""The shared rings chunks and results travel through: regions in order, never overwritten before
+the other side took them, and nothing that does not fit."""
 
 from __future__ import annotations
 
@@ -42,3 +42,23 @@ def test_more_than_the_ring_holds_goes_another_way(ring: tuple[Ring, RingReader]
     """A chunk larger than the ring is refused (it goes through the pipe instead)."""
     producer, _ = ring
     assert producer.put(b"z" * 101) is None
+
+
+def test_a_result_ring_made_by_the_reader_carries_parts_end_to_end() -> None:
+    """The daemon makes a result ring and hands its descriptor over; the worker writes a result's
+    blocks into one region; the daemon takes each block back as its own object, and the space."""
+    reader = RingReader.made(100)
+    writer = Ring(reader.size, os.dup(reader.fd))
+    reader.handed_over()
+    try:
+        first = writer.put_all([b"a" * 10, b"", b"b" * 50])
+        assert first is not None
+        assert writer.put_all([b"c" * 30, b"d" * 20]) is None  # 60 + 50 > 100: not yet
+        assert [b"a" * 10, b"", b"b" * 50] == reader.take_parts(first, [10, 0, 50])
+        second = writer.put_all([b"c" * 30, b"d" * 20])
+        assert second is not None
+        with pytest.raises(ValueError, match="parts of 40 bytes in a region of 50"):
+            reader.take_parts(second, [30, 10])
+    finally:
+        writer.close()
+        reader.close()

@@ -29,15 +29,17 @@ from typing import Protocol
 
 from logflume.errors import WorkerError
 from logflume.gctune import MALLOC_ENV
+from logflume.lines import Data
 from logflume.pipeline.config import PipelineConfig
 from logflume.pipeline.job import ChunkResult, ChunkWork, Job, ParseSettings, StageSet
 from logflume.workers.channel import Channel, Message, widen
-from logflume.workers.ring import Ring
-from logflume.workers.wire import LogSettings, frame, restore
+from logflume.workers.ring import Ring, RingReader
+from logflume.workers.wire import LogSettings, frame, restore, split
 
 log = logging.getLogger("logflume.workers")
 
 PER_WORKER = 2
+RESULT_RING_BYTES = 4 * 1024 * 1024  # two results of a 1 MiB chunk (~1.4 MB each) and the slack
 MAX_ATTEMPTS = 3
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 10.0
@@ -106,7 +108,8 @@ class _Task:
 class _Worker:
     index: int
     process: subprocess.Popen[bytes]
-    ring: Ring
+    ring: Ring  # its chunks
+    results: RingReader  # its results
     channel: Channel | None = None
     ready: asyncio.Future[Message] | None = None
     tasks: deque[_Task] = field(default_factory=deque)
@@ -152,26 +155,29 @@ class ProcessPool:
     async def _spawn(self, index: int) -> _Worker:
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
-        ring = Ring()
+        ring, results = Ring(), RingReader.made(RESULT_RING_BYTES)
+        results_fd = results.fd  # the same number in the worker (pass_fds)
         try:
             process = await asyncio.to_thread(
                 subprocess.Popen,
                 [sys.executable, "-m", "logflume.workers.process"],
                 stdin=to_worker_r,
                 stdout=from_worker_w,
-                pass_fds=(ring.fd,),
+                pass_fds=(ring.fd, results_fd),
                 env={**os.environ, **MALLOC_ENV},
             )
         except OSError as exc:
             for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w):
                 os.close(fd)
             ring.close()
+            results.close()
             raise WorkerError(f"cannot start a worker process: {exc}") from exc
         os.close(to_worker_r)
         os.close(from_worker_w)
+        results.handed_over()
         widen(to_worker_w)
         widen(from_worker_r)
-        worker = _Worker(index, process, ring)
+        worker = _Worker(index, process, ring, results)
         worker.ready = asyncio.get_running_loop().create_future()
         worker.channel = Channel(
             to_worker_w,
@@ -179,7 +185,8 @@ class ProcessPool:
             lambda message, data: self._received(worker, message, data),
             lambda: self._ended(worker),
         )
-        setup = ("setup", self.logs, self.pipeline, list(self.parsers.values()), (ring.fd, ring.size))
+        rings = (ring.fd, ring.size), (results_fd, results.size)
+        setup = ("setup", self.logs, self.pipeline, list(self.parsers.values()), *rings)
         worker.channel.send(frame(setup))
         try:
             async with asyncio.timeout(START_TIMEOUT):
@@ -226,6 +233,7 @@ class ProcessPool:
         if worker.channel is not None:
             worker.channel.close()
         worker.ring.close()
+        worker.results.close()
 
     # -- work ---------------------------------------------------------------------------------
 
@@ -283,14 +291,20 @@ class ProcessPool:
     def _received(self, worker: _Worker, message: Message, data: bytearray) -> None:
         kind = message[0]
         if kind == "result":
-            _, seq, result, sizes = message
+            _, seq, result, sizes, region = message
+            # Copied out at once, whatever becomes of the result: the worker reuses the region.
+            parts: list[Data] = []
+            if region is not None:
+                parts.extend(worker.results.take_parts(region, sizes))
+            else:
+                parts = split(sizes, data)
             if not worker.tasks or worker.tasks[0].seq != seq:
                 self._fail(WorkerError(f"worker process {worker.process.pid} answered out of turn"))
                 return
             task = worker.tasks.popleft()
             self._freed.set()
             if not task.future.done():
-                task.future.set_result(restore(result, sizes, data))
+                task.future.set_result(restore(result, parts))
         elif worker.ready is not None and not worker.ready.done():
             worker.ready.set_result(message)
 

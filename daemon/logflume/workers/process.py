@@ -27,7 +27,7 @@ from logflume import selflog
 from logflume.gctune import tune_gc, tune_malloc
 from logflume.lines import Data
 from logflume.pipeline.job import Job
-from logflume.workers.ring import RingReader
+from logflume.workers.ring import Ring, RingReader
 from logflume.workers.wire import LogSettings, frame, read_frame, result_frame, write_frame
 
 log = logging.getLogger("logflume.workers")
@@ -80,6 +80,7 @@ def serve(inp: int, out: int) -> int:
 def _serve(stream: BinaryIO, replies: Replies) -> int:
     job: Job | None = None
     ring: RingReader | None = None
+    results: Ring | None = None
     while True:
         received = read_frame(stream)
         if received is None:
@@ -91,10 +92,11 @@ def _serve(stream: BinaryIO, replies: Replies) -> int:
             assert ring is not None, "setup first"
             _, seq, work, region = message
             work.data = ring.take(region) if region is not None else data
-            replies.send(result_frame(seq, job.run(work)))
+            replies.send(result_frame(seq, job.run(work), results))
         elif kind == "setup":
-            _, settings, pipeline, parsers, (ring_fd, ring_size) = message
+            _, settings, pipeline, parsers, (ring_fd, ring_size), (results_fd, results_size) = message
             ring = RingReader(ring_fd, ring_size)
+            results = Ring(results_size, results_fd)
             _log_like(settings)
             try:
                 job = Job(pipeline, parsers)

@@ -12,6 +12,11 @@ the *tail*, how far the worker has copied out (a 64-bit counter only the worker 
 daemon alone keeps the *head*. Regions are taken and freed in order (a worker takes its chunks in
 the order they were sent), so ``head - tail`` is what is in use. A chunk that does not fit (larger
 than the ring, or the ring full) goes through the pipe as before.
+
+Results come back the same way, through a second ring the daemon makes and the worker writes:
+a result's blocks lie end to end in one region, and the daemon copies each block out as its own
+object. Through the pipe, the daemon zeroed a buffer for the result, read it in pieces as the pipe
+refilled, and then copied its blocks apart again.
 """
 
 from __future__ import annotations
@@ -30,19 +35,36 @@ DEFAULT_BYTES = 4 * 1024 * 1024
 Region = tuple[int, int, int]  # (offset in the mapping, size, position of its end)
 
 
-class Ring:
-    """The daemon's side: a shared mapping of ``size`` bytes, and where the next region goes."""
+def _shared(name: str, size: int) -> int:
+    """A new anonymous file of a ring of ``size`` bytes (closed in any child that execs)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    os.ftruncate(fd, HEADER + size)
+    return fd
 
-    def __init__(self, size: int = DEFAULT_BYTES) -> None:
-        self.fd = os.memfd_create("logflume-chunks", os.MFD_CLOEXEC)
-        os.ftruncate(self.fd, HEADER + size)
+
+class Ring:
+    """The writing side: a shared mapping of ``size`` bytes, and where the next region goes.
+
+    ``Ring(size)`` makes the mapping (the daemon's chunks; ``fd`` is handed to the worker);
+    ``Ring(size, fd)`` writes into one made by the other process (a worker's results).
+    """
+
+    def __init__(self, size: int = DEFAULT_BYTES, fd: int | None = None) -> None:
+        self.fd = _shared("logflume-chunks", size) if fd is None else fd
         self.size = size
         self._map = mmap.mmap(self.fd, HEADER + size)
+        if fd is not None:
+            os.close(fd)  # the mapping keeps the memory
+            self.fd = -2  # nothing to close but the mapping
         self._head = 0  # a counter over the whole run; the offset is head % size
 
     def put(self, data: Data) -> Region | None:
         """Copy ``data`` into the ring; where it is, or None when it does not fit now."""
-        count = len(data)
+        return self.put_all([data])
+
+    def put_all(self, parts: list[Data]) -> Region | None:
+        """Copy ``parts`` end to end into one region; where it is, or None when it does not fit."""
+        count = sum(map(len, parts))
         if count > self.size:
             return None
         head = self._head
@@ -53,27 +75,67 @@ class Ring:
         tail = _TAIL.unpack_from(self._map, 0)[0]
         if head + count - tail > self.size:
             return None
-        self._map[HEADER + offset : HEADER + offset + count] = data
+        at = HEADER + offset
+        for part in parts:
+            self._map[at : at + len(part)] = part
+            at += len(part)
         self._head = head + count
         return HEADER + offset, count, self._head
 
     def close(self) -> None:
-        """Let go of the mapping (the memory goes once the worker's is gone too); idempotent."""
-        if self.fd >= 0:
+        """Let go of the mapping (the memory goes once the other side's is gone too); idempotent."""
+        if self.fd != -1:
             self._map.close()
-            os.close(self.fd)
+            if self.fd >= 0:
+                os.close(self.fd)
             self.fd = -1
 
 
 class RingReader:
-    """The worker's side: copy a region out, then free it for the daemon."""
+    """The reading side: copy a region out, then free it for the writer.
 
-    def __init__(self, fd: int, size: int) -> None:
+    ``RingReader(fd, size)`` reads a mapping the other process made (a worker's chunks);
+    ``RingReader.made(size)`` makes one (the daemon's end of a worker's results; ``fd`` is
+    handed to the worker, then let go with :meth:`handed_over`).
+    """
+
+    def __init__(self, fd: int, size: int, keep_fd: bool = False) -> None:
+        self.size = size
         self._map = mmap.mmap(fd, HEADER + size)
-        os.close(fd)  # the mapping keeps the memory
+        self.fd = fd if keep_fd else -1
+        if not keep_fd:
+            os.close(fd)  # the mapping keeps the memory
+
+    @classmethod
+    def made(cls, size: int = DEFAULT_BYTES) -> RingReader:
+        return cls(_shared("logflume-results", size), size, keep_fd=True)
+
+    def handed_over(self) -> None:
+        """The writer has its own descriptor now: close this one (idempotent)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def take(self, region: Region) -> bytes:
         offset, count, end = region
         data = self._map[offset : offset + count]  # a copy: the region may be reused after this
         _TAIL.pack_into(self._map, 0, end)
         return data
+
+    def take_parts(self, region: Region, sizes: list[int]) -> list[bytes]:
+        """The region's parts (of ``sizes``, end to end), each copied out on its own."""
+        offset, count, end = region
+        if sum(sizes) != count:
+            raise ValueError(f"parts of {sum(sizes)} bytes in a region of {count}")
+        parts = []
+        for size in sizes:
+            parts.append(self._map[offset : offset + size])
+            offset += size
+        _TAIL.pack_into(self._map, 0, end)
+        return parts
+
+    def close(self) -> None:
+        """Let go of the mapping (and of the descriptor if still held); idempotent."""
+        self.handed_over()
+        if not self._map.closed:
+            self._map.close()

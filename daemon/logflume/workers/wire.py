@@ -4,7 +4,8 @@ A frame is a 12-byte header (the lengths of the two parts, little endian), a pic
 tuple whose first item names its kind) and raw data: a chunk's bytes on the way in, the events'
 JSON lines on the way back. Bulk bytes are never pickled: pickling would copy them once more.
 
-    daemon → worker   ("setup", LogSettings, PipelineConfig, [ParseSettings], (ring fd, size))
+    daemon → worker   ("setup", LogSettings, PipelineConfig, [ParseSettings], (ring fd, size),
+                       (result ring fd, size))
                                                       reply: ("ready", pid)
                       ("stages", PipelineConfig)      after a reload
                       ("source", ParseSettings)       a new or changed source
@@ -12,7 +13,9 @@ JSON lines on the way back. Bulk bytes are never pickled: pickling would copy th
                       ("chunk", seq, ChunkWork, region)   the chunk's bytes in the shared ring
                                                       (:mod:`.ring`), or after the frame (None)
     worker → daemon   ("ready", pid) or ("failed", reason)
-                      ("result", seq, ChunkResult, [block sizes])   + the blocks' bytes, end to end
+                      ("result", seq, ChunkResult, [block sizes], region)   the blocks' bytes
+                                                      end to end in the worker's result ring, or
+                                                      after the frame (region None)
 
 Both ends are this project's own processes started from the same installation, so pickle is
 safe here (nothing else can write to these pipes).
@@ -28,6 +31,7 @@ from typing import Any, BinaryIO
 
 from logflume.lines import Data
 from logflume.pipeline.job import ChunkResult
+from logflume.workers.ring import Ring
 
 HEADER = struct.Struct("<IQ")
 PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -49,25 +53,34 @@ def frame(message: tuple[Any, ...], data: list[Data] | None = None) -> list[Data
     return [HEADER.pack(len(meta), sum(map(len, parts))), meta, *parts]
 
 
-def result_frame(seq: int, result: ChunkResult) -> list[Data]:
-    """A result's frame: its blocks' bytes travel as raw data (the blocks are emptied)."""
+def result_frame(seq: int, result: ChunkResult, ring: Ring | None = None) -> list[Data]:
+    """A result's frame: its blocks' bytes go into ``ring`` when they fit, else travel as raw
+    data after the frame (the blocks are emptied either way)."""
     blocks = result.blocks()
     data = [block.data for block in blocks]
     for block in blocks:
         block.data = b""
-    return frame(("result", seq, result, [len(part) for part in data]), data)
+    region = ring.put_all(data) if ring is not None and data else None
+    sizes = [len(part) for part in data]
+    return frame(("result", seq, result, sizes, region), [] if region is not None else data)
 
 
-def restore(result: ChunkResult, sizes: list[int], data: Data) -> ChunkResult:
-    """Give a received result's blocks their bytes back."""
-    blocks = result.blocks()
-    if len(blocks) == 1:
-        blocks[0].data = data
-        return result
+def split(sizes: list[int], data: Data) -> list[Data]:
+    """The parts of a frame's raw data (of ``sizes``, end to end)."""
+    if len(sizes) == 1:
+        return [data]
+    parts = []
     offset = 0
-    for block, size in zip(blocks, sizes, strict=True):
-        block.data = data[offset : offset + size]
+    for size in sizes:
+        parts.append(data[offset : offset + size])
         offset += size
+    return parts
+
+
+def restore(result: ChunkResult, parts: list[Data]) -> ChunkResult:
+    """Give a received result's blocks their bytes back."""
+    for block, part in zip(result.blocks(), parts, strict=True):
+        block.data = part
     return result
 
 

@@ -6,6 +6,7 @@ worker processes and compare.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -58,6 +59,16 @@ class TestRun:
         config = pipeline()
         result = Job(config, [ParseSettings("proxy")]).run(work(data))
         assert lines.encode(in_process(config, data).events) == result.lines
+
+    def test_blocks_are_cut_at_the_sinks_smallest_batch(self) -> None:
+        """Asked for blocks of at most 64 events, 200 events come as 64, 64, 64 and 8: the same
+        lines, end to end, as one block."""
+        data = b"".join(sample_lines(200, seed=3))
+        job = Job(pipeline(), [ParseSettings("proxy")])
+        whole = job.run(work(data)).lines
+        cut = job.run(dataclasses.replace(work(data), block_events=64)).lines
+        assert [64, 64, 64, 8] == [len(block) for block in cut]
+        assert whole == [lines.join("proxy", cut)]
 
     def test_counters_and_dead_letters(self) -> None:
         """Parse counts lines in and events out; a bad line is a dead letter at its own offset."""

@@ -146,8 +146,9 @@ class Processor:
             now = time.time()
             if chunk.data:
                 taps = self._taps() if tap.active else {}
+                blocks = min((runner.config.batch.max_events for runner in self.daemon.runners), default=0)
                 work = ChunkWork(
-                    chunk.source, chunk.fingerprint, chunk.path, chunk.start, chunk.data, now, taps
+                    chunk.source, chunk.fingerprint, chunk.path, chunk.start, chunk.data, now, taps, blocks
                 )
                 local = self.local is not None and (not self._pool_up or self._small(chunk))
                 pool = self.local if local and self.local is not None else self.pool

@@ -64,6 +64,9 @@ class ChunkWork:
     now: float
     # Stages being tapped, with how many events each tap wants at most.
     taps: dict[str, int] = field(default_factory=dict)
+    # Encode into blocks of at most this many events (0: one block): the smallest batch of the
+    # sinks, so that they need not cut (and copy) blocks apart again.
+    block_events: int = 0
 
 
 # (stage, count name, labels) → value: the own counts of stages that keep any (telemetry.Reporting).
@@ -188,7 +191,7 @@ class Job:
             if wanted:
                 _tap(taps, wanted, stage.name, batch.events)
         result = ChunkResult(
-            lines=self._encode(work.source, batch),
+            lines=self._encode(work.source, batch, work.block_events),
             routes=None,
             dead=batch.dead,
             alerts=batch.alerts,
@@ -210,13 +213,17 @@ class Job:
         return result
 
     @staticmethod
-    def _encode(source: str, batch: Batch) -> list[Lines]:
-        if not batch.events:
+    def _encode(source: str, batch: Batch, block_events: int) -> list[Lines]:
+        events = batch.events
+        if not events:
             return []
         if not batch.alerts:
             # Every event is one the parser made of this chunk: all of this source.
-            return [Lines.of(source, batch.events)]
-        return encode(batch.events)
+            if not block_events or len(events) <= block_events:
+                return [Lines.of(source, events)]
+            starts = range(0, len(events), block_events)
+            return [Lines.of(source, events[start : start + block_events]) for start in starts]
+        return encode(events)
 
 
 def _tap(

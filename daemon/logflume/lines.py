@@ -91,7 +91,7 @@ class Lines:
                 extend(b"\n")
             end(len(out))
         # The bytearray itself (a block's bytes are never changed): a copy to bytes would cost
-        # a whole chunk's worth of memcpy, and a worker's block is only written to its pipe.
+        # a whole chunk's worth of memcpy, and a worker's block is only copied to the daemon.
         return cls(source, out, ends)
 
     def __len__(self) -> int:

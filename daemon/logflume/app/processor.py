@@ -325,4 +325,3 @@ class Processor:
             ack.done()  # the processor's own hold
         stats.events_out += lines.count(out.lines)
         stats.last_progress = time.monotonic()
-

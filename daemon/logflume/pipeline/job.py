@@ -170,9 +170,7 @@ class Job:
 
     def run(self, work: ChunkWork) -> ChunkResult:
         now = work.now
-        chunk = RawChunk(
-            work.source, work.fingerprint, work.path, work.start, work.data, Ack("", 0, _no_ack)
-        )
+        chunk = RawChunk(work.source, work.fingerprint, work.path, work.start, work.data, Ack("", 0, _no_ack))
         parser = self.parsers[work.source]
         parsed_before = replace(parser.stats)
         reported_before = reported_counts(self.stages)

@@ -293,11 +293,9 @@ class ProcessPool:
         if kind == "result":
             _, seq, result, sizes, region = message
             # Copied out at once, whatever becomes of the result: the worker reuses the region.
-            parts: list[Data] = []
-            if region is not None:
-                parts.extend(worker.results.take_parts(region, sizes))
-            else:
-                parts = split(sizes, data)
+            parts: list[Data] = (
+                list(worker.results.take_parts(region, sizes)) if region is not None else split(sizes, data)
+            )
             if not worker.tasks or worker.tasks[0].seq != seq:
                 self._fail(WorkerError(f"worker process {worker.process.pid} answered out of turn"))
                 return

@@ -50,12 +50,15 @@ class Ring:
     """
 
     def __init__(self, size: int = DEFAULT_BYTES, fd: int | None = None) -> None:
-        self.fd = _shared("logflume-chunks", size) if fd is None else fd
+        made = fd is None
+        shared = _shared("logflume-chunks", size) if fd is None else fd
         self.size = size
-        self._map = mmap.mmap(self.fd, HEADER + size)
-        if fd is not None:
-            os.close(fd)  # the mapping keeps the memory
-            self.fd = -2  # nothing to close but the mapping
+        self._map = mmap.mmap(shared, HEADER + size)
+        # The descriptor to hand over (-1: none). One made elsewhere is closed at once: the
+        # mapping keeps the memory.
+        self.fd = shared if made else -1
+        if not made:
+            os.close(shared)
         self._head = 0  # a counter over the whole run; the offset is head % size
 
     def put(self, data: Data) -> Region | None:
@@ -84,11 +87,11 @@ class Ring:
 
     def close(self) -> None:
         """Let go of the mapping (the memory goes once the other side's is gone too); idempotent."""
-        if self.fd != -1:
-            self._map.close()
-            if self.fd >= 0:
-                os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
             self.fd = -1
+        if not self._map.closed:
+            self._map.close()
 
 
 class RingReader:

@@ -339,4 +339,3 @@ class Redactor:
         for index in self._batch_check(events):
             redact(events[index])
         return batch
-

@@ -14,7 +14,7 @@ from logflume.workers.ring import Ring, RingReader
 @pytest.fixture
 def ring() -> Iterator[tuple[Ring, RingReader]]:
     made = Ring(100)
-    yield made, RingReader(os.dup(made.fd), made.size)
+    yield made, RingReader(made.size, os.dup(made.fd))
     made.close()
 
 
@@ -47,7 +47,7 @@ def test_more_than_the_ring_holds_goes_another_way(ring: tuple[Ring, RingReader]
 def test_a_result_ring_made_by_the_reader_carries_parts_end_to_end() -> None:
     """The daemon makes a result ring and hands its descriptor over; the worker writes a result's
     blocks into one region; the daemon takes each block back as its own object, and the space."""
-    reader = RingReader.made(100)
+    reader = RingReader(100)
     writer = Ring(reader.size, os.dup(reader.fd))
     reader.handed_over()
     try:

@@ -155,7 +155,7 @@ class ProcessPool:
     async def _spawn(self, index: int) -> _Worker:
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
-        ring, results = Ring(), RingReader.made(RESULT_RING_BYTES)
+        ring, results = Ring(), RingReader(RESULT_RING_BYTES)
         results_fd = results.fd  # the same number in the worker (pass_fds)
         try:
             process = await asyncio.to_thread(

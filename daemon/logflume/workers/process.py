@@ -95,7 +95,7 @@ def _serve(stream: BinaryIO, replies: Replies) -> int:
             replies.send(result_frame(seq, job.run(work), results))
         elif kind == "setup":
             _, settings, pipeline, parsers, (ring_fd, ring_size), (results_fd, results_size) = message
-            ring = RingReader(ring_fd, ring_size)
+            ring = RingReader(ring_size, ring_fd)
             results = Ring(results_size, results_fd)
             _log_like(settings)
             try:

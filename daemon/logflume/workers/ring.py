@@ -35,30 +35,45 @@ DEFAULT_BYTES = 4 * 1024 * 1024
 Region = tuple[int, int, int]  # (offset in the mapping, size, position of its end)
 
 
-def _shared(name: str, size: int) -> int:
-    """A new anonymous file of a ring of ``size`` bytes (closed in any child that execs)."""
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
-    os.ftruncate(fd, HEADER + size)
-    return fd
+class _Shared:
+    """A ring's mapping of ``size`` bytes: made here (``fd`` None; :attr:`fd` is then the
+    descriptor to hand to the other process, let go with :meth:`handed_over`), or made by the other
+    process (its descriptor closed at once: the mapping keeps the memory)."""
 
-
-class Ring:
-    """The writing side: a shared mapping of ``size`` bytes, and where the next region goes.
-
-    ``Ring(size)`` makes the mapping (the daemon's chunks; ``fd`` is handed to the worker);
-    ``Ring(size, fd)`` writes into one made by the other process (a worker's results).
-    """
+    name = "logflume-ring"
 
     def __init__(self, size: int = DEFAULT_BYTES, fd: int | None = None) -> None:
         made = fd is None
-        shared = _shared("logflume-chunks", size) if fd is None else fd
+        if fd is None:
+            fd = os.memfd_create(self.name, os.MFD_CLOEXEC)  # closed in any child that execs
+            os.ftruncate(fd, HEADER + size)
         self.size = size
-        self._map = mmap.mmap(shared, HEADER + size)
-        # The descriptor to hand over (-1: none). One made elsewhere is closed at once: the
-        # mapping keeps the memory.
-        self.fd = shared if made else -1
+        self._map = mmap.mmap(fd, HEADER + size)
+        self.fd = fd if made else -1
         if not made:
-            os.close(shared)
+            os.close(fd)
+
+    def handed_over(self) -> None:
+        """The other process has its own descriptor now: close this one (idempotent)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def close(self) -> None:
+        """Let go of the mapping (the memory goes once the other side's is gone too); idempotent."""
+        self.handed_over()
+        if not self._map.closed:
+            self._map.close()
+
+
+class Ring(_Shared):
+    """The writing side, and where the next region goes: ``Ring()`` makes the daemon's ring of
+    chunks, ``Ring(size, fd)`` writes a worker's results into the ring the daemon made."""
+
+    name = "logflume-chunks"
+
+    def __init__(self, size: int = DEFAULT_BYTES, fd: int | None = None) -> None:
+        super().__init__(size, fd)
         self._head = 0  # a counter over the whole run; the offset is head % size
 
     def put(self, data: Data) -> Region | None:
@@ -85,48 +100,20 @@ class Ring:
         self._head = head + count
         return HEADER + offset, count, self._head
 
-    def close(self) -> None:
-        """Let go of the mapping (the memory goes once the other side's is gone too); idempotent."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        if not self._map.closed:
-            self._map.close()
 
+class RingReader(_Shared):
+    """The reading side: copy a region out, then free it for the writer. ``RingReader(size, fd)``
+    reads a worker's chunks from the daemon's ring; ``RingReader(size)`` makes the daemon's ring of
+    a worker's results."""
 
-class RingReader:
-    """The reading side: copy a region out, then free it for the writer.
-
-    ``RingReader(fd, size)`` reads a mapping the other process made (a worker's chunks);
-    ``RingReader.made(size)`` makes one (the daemon's end of a worker's results; ``fd`` is
-    handed to the worker, then let go with :meth:`handed_over`).
-    """
-
-    def __init__(self, fd: int, size: int, keep_fd: bool = False) -> None:
-        self.size = size
-        self._map = mmap.mmap(fd, HEADER + size)
-        self.fd = fd if keep_fd else -1
-        if not keep_fd:
-            os.close(fd)  # the mapping keeps the memory
-
-    @classmethod
-    def made(cls, size: int = DEFAULT_BYTES) -> RingReader:
-        return cls(_shared("logflume-results", size), size, keep_fd=True)
-
-    def handed_over(self) -> None:
-        """The writer has its own descriptor now: close this one (idempotent)."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+    name = "logflume-results"
 
     def take(self, region: Region) -> bytes:
-        offset, count, end = region
-        data = self._map[offset : offset + count]  # a copy: the region may be reused after this
-        _TAIL.pack_into(self._map, 0, end)
-        return data
+        return self.take_parts(region, [region[1]])[0]
 
     def take_parts(self, region: Region, sizes: list[int]) -> list[bytes]:
-        """The region's parts (of ``sizes``, end to end), each copied out on its own."""
+        """The region's parts (of ``sizes``, end to end), each copied out on its own (a copy: the
+        region may be reused after this)."""
         offset, count, end = region
         if sum(sizes) != count:
             raise ValueError(f"parts of {sum(sizes)} bytes in a region of {count}")
@@ -136,9 +123,3 @@ class RingReader:
             offset += size
         _TAIL.pack_into(self._map, 0, end)
         return parts
-
-    def close(self) -> None:
-        """Let go of the mapping (and of the descriptor if still held); idempotent."""
-        self.handed_over()
-        if not self._map.closed:
-            self._map.close()

@@ -13,13 +13,21 @@ once per worker count (``N``: the default, one per core up to 4) with the defaul
 (normalise, redact, enrich; ``--stages on``) and with every stage off (``off``), the rounds
 interleaved so that each configuration meets the same machine. CPU and peak RSS count the daemon
 and its worker processes. The last line printed is one JSON object.
+
+``--reference REV`` also runs the daemon of an earlier commit of this repository (its ``daemon/``
+tree, taken with ``git archive``) in every round, with the same config less the keys it reports as
+unknown, and gives each configuration's CPU per event as a ratio to it: the median of the rounds'
+ratios, each measured on the same machine minutes apart (what "CPU per event within 10 % of
+today's" is checked with; the reference's absolute figures move with the machine as much as ours).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -92,8 +100,12 @@ def daemon(
     extra: dict[str, Any],
     sinks: list[dict[str, Any]] | None = None,
     watch: list[int] | None = None,
+    source_root: Path | None = None,
+    leave_out: frozenset[str] = frozenset(),
 ) -> dict[str, float]:
-    """Run the daemon until its checkpoint covers ``path``; ``watch``: other pids whose CPU to count.
+    """Run the daemon until its checkpoint covers ``path``; ``watch``: other pids whose CPU to count;
+    ``source_root``: another tree's ``daemon/`` directory to run instead of this one, with the keys
+    at the YAML paths ``leave_out`` left out of its config.
 
     CPU and peak RSS are the daemon's plus its worker processes' (each process's own peak, summed).
     """
@@ -115,6 +127,8 @@ def daemon(
         "checkpoint_interval": "100ms",
     }
     config.update(extra)
+    for dotted in leave_out:
+        _leave_out(config, dotted.split("."))
     cfg = workdir / "bench.yaml"
     cfg.write_text(yaml.safe_dump(config))
     size = path.stat().st_size
@@ -122,7 +136,10 @@ def daemon(
     others = [psutil.Process(pid) for pid in watch or []]
     others_before = sum(_tree_cpu(p) for p in others)
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "logflume", "run", "-c", str(cfg)], stderr=subprocess.PIPE)
+    env = dict(os.environ, PYTHONPATH=str(source_root)) if source_root is not None else None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "logflume", "run", "-c", str(cfg)], stderr=subprocess.PIPE, env=env
+    )
     ps = psutil.Process(proc.pid)
     workers: dict[int, psutil.Process] = {}
     done = False
@@ -174,6 +191,47 @@ def daemon(
         "processes": 1 + len(workers),
         "backend_cpu_seconds": others_cpu,
     }
+
+
+def _leave_out(config: dict[str, Any], keys: list[str]) -> None:
+    parent = config
+    for key in keys[:-1]:
+        parent = parent.get(key, {})
+        if not isinstance(parent, dict):
+            return
+    parent.pop(keys[-1], None)
+
+
+# How the daemon's config errors name a key it does not know: its YAML path, then the line.
+_UNKNOWN_KEY = re.compile(r"^\s*([\w.-]+) \(line \d+\): unknown key", re.MULTILINE)
+
+
+class Reference:
+    """An earlier commit's daemon (its ``daemon/`` tree), and the config keys it does not know."""
+
+    def __init__(self, rev: str, workdir: Path) -> None:
+        repo = Path(__file__).resolve().parent.parent
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", rev, "daemon"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
+        self.rev = rev
+        self.root = workdir / "daemon"
+        self.left_out: frozenset[str] = frozenset()
+
+    def run(self, path: Path, workdir: Path, extra: dict[str, Any]) -> dict[str, float]:
+        """:func:`daemon` with this commit's code; keys it reports as unknown are left out and the
+        run started again (a key added since, such as ``workers``)."""
+        while True:
+            try:
+                return daemon(path, workdir, extra, source_root=self.root, leave_out=self.left_out)
+            except RuntimeError as exc:
+                unknown = frozenset(_UNKNOWN_KEY.findall(str(exc))) - self.left_out
+                if not unknown:
+                    raise
+                self.left_out |= unknown
+                print(f"  reference {self.rev}: left out {', '.join(sorted(unknown))} (unknown to it)")
+                shutil.rmtree(workdir / "state", ignore_errors=True)
 
 
 def _output_started(out_dir: Path) -> bool:
@@ -230,12 +288,30 @@ def main() -> None:
     parser.add_argument(
         "--config-extra", help="YAML merged into the daemon config (e.g. a pipeline: section)"
     )
+    parser.add_argument(
+        "--reference", metavar="REV", help="also run this commit's daemon; CPU per event as a ratio to it"
+    )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=OUT.parent) as tree:
+        reference = Reference(args.reference, Path(tree)) if args.reference else None
+        _run(args, reference)
+
+
+REFERENCE = 0  # in place of a worker count: the reference commit's daemon
+
+
+def _name(mode: str, workers: int, reference: Reference | None) -> str:
+    who = f"reference {reference.rev}" if workers == REFERENCE and reference else f"workers {workers}"
+    return f"stages {mode:3s} {who}"
+
+
+def _run(args: argparse.Namespace, reference: Reference | None) -> None:
     extra_base = yaml.safe_load(Path(args.config_extra).read_text()) if args.config_extra else {}
     path = corpus(args.lines)
     mb = path.stat().st_size / 1e6
     modes = ["on", "off"] if args.stages == "both" else [args.stages]
-    configs = [(mode, workers) for mode in modes for workers in _worker_counts(args.workers)]
+    counts = ([REFERENCE] if reference else []) + _worker_counts(args.workers)
+    configs = [(mode, workers) for mode in modes for workers in counts]
     base_runs: list[dict[str, float]] = []
     runs: dict[tuple[str, int], list[dict[str, float]]] = {config: [] for config in configs}
     print(f"load before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores; {mb:.0f} MB, {args.lines} lines")
@@ -251,10 +327,14 @@ def main() -> None:
             if mode == "off":
                 extra["pipeline"] = PASSTHROUGH
             with tempfile.TemporaryDirectory(dir=OUT) as tmp:
-                d = daemon(path, Path(tmp), extra)
+                if workers == REFERENCE and reference is not None:
+                    del extra["workers"]  # the reference runs as it would by default
+                    d = reference.run(path, Path(tmp), extra)
+                else:
+                    d = daemon(path, Path(tmp), extra)
             runs[(mode, workers)].append(d)
             print(
-                f"  stages {mode:3s} workers {workers}: {d['events'] / d['steady_seconds']:,.0f} ev/s, "
+                f"  {_name(mode, workers, reference)}: {d['events'] / d['steady_seconds']:,.0f} ev/s, "
                 f"{d['cpu_seconds']:.1f} cpu-s, peak RSS {d['peak_rss_mb']:.0f} MB "
                 f"({d['processes']} processes)"
             )
@@ -270,15 +350,17 @@ def main() -> None:
         "baseline_cpu_us_per_event": round(base_cpu * 1e6 / args.lines, 2),
         "daemon": [],
     }
+    if reference is not None:
+        result["reference"] = {"rev": reference.rev, "left_out": sorted(reference.left_out)}
     print(f"baseline          : {base_eps:,.0f} events/s, {base_cpu * 1e6 / args.lines:.2f} µs CPU per event")
     for (mode, workers), rs in runs.items():
         eps = statistics.median(r["events"] / r["seconds"] for r in rs)
         steady = statistics.median(r["events"] / r["steady_seconds"] for r in rs)
         cpu = statistics.median(r["cpu_seconds"] for r in rs)
         steady_cpu = statistics.median(r["steady_cpu_seconds"] / r["events"] for r in rs)
-        row = {
+        row: dict[str, Any] = {
             "stages": mode,
-            "workers": workers,
+            "workers": workers if workers != REFERENCE else "reference",
             "events_per_s": round(steady),
             "ratio": round(steady / base_eps, 3),
             "events_per_s_with_start": round(eps),
@@ -287,12 +369,24 @@ def main() -> None:
             "cpu_us_per_event_with_start": round(cpu * 1e6 / args.lines, 2),
             "peak_rss_mb": round(max(r["peak_rss_mb"] for r in rs), 1),
         }
+        versus = ""
+        if reference is not None and workers != REFERENCE:
+            # Round by round: each configuration against the reference run minutes before it.
+            pairs = list(zip(rs, runs[(mode, REFERENCE)], strict=True))
+            row["cpu_vs_reference"] = round(
+                statistics.median(r["steady_cpu_seconds"] / ref["steady_cpu_seconds"] for r, ref in pairs), 3
+            )
+            row["cpu_vs_reference_with_start"] = round(
+                statistics.median(r["cpu_seconds"] / ref["cpu_seconds"] for r, ref in pairs), 3
+            )
+            versus = f", {row['cpu_vs_reference']:.2f} x the reference's CPU per event"
         result["daemon"].append(row)
         print(
-            f"stages {mode:3s} workers {workers}: {steady:,.0f} events/s = {row['ratio']:.2f} x baseline "
+            f"{_name(mode, workers, reference)}: {steady:,.0f} events/s = {row['ratio']:.2f} x baseline "
             f"({eps:,.0f} = {row['ratio_with_start']:.2f} x with start-up), "
             f"{row['cpu_us_per_event']:.2f} µs CPU per event "
-            f"({row['cpu_us_per_event_with_start']:.2f} with start-up), peak RSS {row['peak_rss_mb']:.0f} MB"
+            f"({row['cpu_us_per_event_with_start']:.2f} with start-up){versus}, "
+            f"peak RSS {row['peak_rss_mb']:.0f} MB"
         )
     print(orjson.dumps(result).decode())
 

@@ -5,8 +5,9 @@
 Starts a real PostgreSQL, SeaweedFS (S3), Elasticsearch and OpenSearch on 127.0.0.1 (the test
 suite's server helpers; run ``bash scripts/test.sh`` once, or the installers in scripts/services/,
 so their binaries exist), then runs the daemon once per backend on the same corpus with only that
-sink, timed until the checkpoint covers the corpus (every event accepted by the backend). Prints
-events/s, the daemon's CPU seconds and the backend server's CPU seconds; the last line is JSON.
+sink, timed until the checkpoint covers the corpus (every event accepted by the backend), then
+counts what the backend holds (a run whose backend lacks events fails). Prints events/s, the
+daemon's CPU seconds and the backend server's CPU seconds; the last line is JSON.
 
 The S3 sink runs with its own defaults (what a user gets), except a 0.2 s batch timeout so the
 corpus's last partial batch does not wait the default 60 s; ``--s3-set concurrency=1`` (repeatable)
@@ -18,6 +19,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,12 @@ def listener_pids(port: int) -> list[int]:
     )
 
 
+def search_count(backend: SearchBackend) -> int:
+    """Documents in the backend's indices (one per event: the event id is the document id)."""
+    backend._get(f"/{backend.index_prefix}-*/_refresh", "POST")
+    return int(backend._get(f"/{backend.index_prefix}-*/_count")["count"])
+
+
 def s3_sink(backend: S3Backend, overrides: list[str]) -> dict[str, Any]:
     """The S3 sink with its default batching and buffer, a short batch timeout, then ``overrides``."""
     sink = backend.sink()
@@ -76,10 +85,19 @@ def main() -> None:
     path = corpus(args.lines)
     results: dict[str, dict[str, Any]] = {}
 
-    def run(name: str, sinks: list[dict[str, Any]] | None, port: int | None) -> None:
+    def run(
+        name: str, sinks: list[dict[str, Any]] | None, port: int | None, held: Callable[[], int] | None
+    ) -> None:
         watch = listener_pids(port) if port else []
         with tempfile.TemporaryDirectory(dir=OUT) as tmp:
             r = daemon(path, Path(tmp), {}, sinks, watch)
+            if held is not None:
+                r["events"] = held()
+            # The checkpoint also moves past dead letters: the backend must hold every event.
+            if r["events"] != args.lines:
+                dead = Path(tmp) / "state" / "dead-letter.jsonl"
+                reasons = dead.read_text().splitlines()[:3] if dead.exists() else []
+                raise SystemExit(f"{name}: {r['events']} of {args.lines} events delivered; {reasons}")
         r["events_per_s"] = round(args.lines / r["seconds"])
         r["daemon_cores"] = round(r["cpu_seconds"] / r["seconds"], 2)
         r["backend_cores"] = round(r["backend_cpu_seconds"] / r["seconds"], 2) if watch else None
@@ -92,15 +110,15 @@ def main() -> None:
         )
 
     if "file" in wanted:
-        run("file", None, None)
+        run("file", None, None, None)
     if "postgres" in wanted:
         with PostgresServer() as pg:
             backend = PostgresBackend(pg, "bench_events")
-            run("postgres", [backend.sink()], int(pg.port))
+            run("postgres", [backend.sink()], int(pg.port), lambda: len(backend.counts()))
     if "s3" in wanted:
         with SeaweedServer() as weed:
             s3 = S3Backend(weed, "bench-bucket")
-            run("s3", [s3_sink(s3, args.s3_set)], weed.s3_port)
+            run("s3", [s3_sink(s3, args.s3_set)], weed.s3_port, lambda: len(s3.events()))
     for flavor, factory in (("elasticsearch", elasticsearch), ("opensearch", opensearch)):
         if flavor not in wanted:
             continue
@@ -108,7 +126,7 @@ def main() -> None:
         node.start()
         try:
             search = SearchBackend(node, flavor, f"bench-{flavor}")
-            run(flavor, [search.sink()], node.http_port)
+            run(flavor, [search.sink()], node.http_port, partial(search_count, search))
         finally:
             node.close()
     print(

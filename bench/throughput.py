@@ -211,10 +211,10 @@ class Reference:
 
     def __init__(self, rev: str, workdir: Path) -> None:
         repo = Path(__file__).resolve().parent.parent
-        archive = subprocess.run(
-            ["git", "-C", str(repo), "archive", rev, "daemon"], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
+        archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "daemon"], capture_output=True)
+        if archive.returncode:
+            raise SystemExit(f"--reference {rev}: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive.stdout, check=True)
         self.rev = rev
         self.root = workdir / "daemon"
         self.left_out: frozenset[str] = frozenset()
@@ -292,7 +292,7 @@ def main() -> None:
         "--reference", metavar="REV", help="also run this commit's daemon; CPU per event as a ratio to it"
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=OUT.parent) as tree:
+    with tempfile.TemporaryDirectory() as tree:
         reference = Reference(args.reference, Path(tree)) if args.reference else None
         _run(args, reference)
 

@@ -6,8 +6,8 @@ Starts a real PostgreSQL, SeaweedFS (S3), Elasticsearch and OpenSearch on 127.0.
 suite's server helpers; run ``bash scripts/test.sh`` once, or the installers in scripts/services/,
 so their binaries exist), then runs the daemon once per backend on the same corpus with only that
 sink, timed until the checkpoint covers the corpus (every event accepted by the backend), then
-counts the distinct events the backend holds (a run whose backend lacks any fails). Prints events/s, the
-daemon's CPU seconds and the backend server's CPU seconds; the last line is JSON.
+counts the distinct events the backend holds (a run whose backend lacks any fails). Prints
+events/s, the daemon's CPU seconds and the backend server's CPU seconds; the last line is JSON.
 
 The S3 sink runs with its own defaults (what a user gets), except a 0.2 s batch timeout so the
 corpus's last partial batch does not wait the default 60 s; ``--s3-set concurrency=1`` (repeatable)
@@ -20,7 +20,6 @@ import argparse
 import sys
 import tempfile
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +48,6 @@ def listener_pids(port: int) -> list[int]:
             if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid
         }
     )
-
-
-def search_count(backend: SearchBackend) -> int:
-    """Documents in the backend's indices (one per event: the event id is the document id)."""
-    backend._get(f"/{backend.index_prefix}-*/_refresh", "POST")
-    return int(backend._get(f"/{backend.index_prefix}-*/_count")["count"])
 
 
 def s3_sink(backend: S3Backend, overrides: list[str]) -> dict[str, Any]:
@@ -131,7 +124,7 @@ def main() -> None:
         node.start()
         try:
             search = SearchBackend(node, flavor, f"bench-{flavor}")
-            run(flavor, [search.sink()], node.http_port, partial(search_count, search))
+            run(flavor, [search.sink()], node.http_port, search.count)
         finally:
             node.close()
     print(

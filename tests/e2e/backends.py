@@ -41,6 +41,11 @@ class SearchBackend:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
+    def count(self) -> int:
+        """Documents in the indices (one per event: the event id is the document id)."""
+        self._get(f"/{self.index_prefix}-*/_refresh", "POST")
+        return int(self._get(f"/{self.index_prefix}-*/_count")["count"])
+
     def counts(self) -> Counter[str]:
         """event_id -> number of documents (ids are _ids, so a doubled event is impossible here;
         the count of documents must still equal the number of distinct event ids)."""

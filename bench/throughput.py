@@ -170,6 +170,7 @@ def daemon(
     elapsed = time.perf_counter() - start
     steady = time.perf_counter() - (first_output or start)
     cpu = sum(_cpu(p) for p in [ps, *workers.values()])
+    main_cpu = _cpu(ps)
     hwm = sum(_peak_rss_kb(p.pid) for p in [ps, *workers.values()])
     others_cpu = sum(_tree_cpu(p) for p in others) - others_before
     proc.terminate()
@@ -186,6 +187,7 @@ def daemon(
         # processes: ~1 s, paid once) left out, as the baseline's is.
         "steady_seconds": steady,
         "cpu_seconds": cpu,
+        "main_cpu_seconds": main_cpu,  # the daemon's own process, without its workers
         "steady_cpu_seconds": cpu - start_cpu,
         "peak_rss_mb": hwm / 1024,
         "processes": 1 + len(workers),
@@ -219,12 +221,12 @@ class Reference:
         self.root = workdir / "daemon"
         self.left_out: frozenset[str] = frozenset()
 
-    def run(self, path: Path, workdir: Path, extra: dict[str, Any]) -> dict[str, float]:
+    def run(self, path: Path, workdir: Path, extra: dict[str, Any], **more: Any) -> dict[str, float]:
         """:func:`daemon` with this commit's code; keys it reports as unknown are left out and the
         run started again (a key added since, such as ``workers``)."""
         while True:
             try:
-                return daemon(path, workdir, extra, source_root=self.root, leave_out=self.left_out)
+                return daemon(path, workdir, extra, source_root=self.root, leave_out=self.left_out, **more)
             except RuntimeError as exc:
                 unknown = frozenset(_UNKNOWN_KEY.findall(str(exc))) - self.left_out
                 if not unknown:

@@ -100,3 +100,61 @@ class TestCut:
         block = Lines("proxy", deep, array("q", [len(deep)]))
         [decoded] = block.events()
         assert deep[:-1].decode() == decoded["undecodable_line"]
+
+
+def with_encoding(block: Lines, key: str = "k") -> Lines:
+    """``block`` with an encoding whose item ``i`` is ``<i>|`` + event i's line (easy to check)."""
+    data = bytearray()
+    ends: array[int] = array("q")
+    for index in range(len(block)):
+        data += f"{index}|".encode() + bytes(block.line(index))
+        ends.append(len(data))
+    block.encoded = {key: lines.Encoded(data, ends, frozenset({f"name-{len(block)}"}))}
+    return block
+
+
+def items(block: Lines, key: str = "k") -> list[bytes]:
+    assert block.encoded is not None
+    enc = block.encoded[key]
+    return [bytes(enc.data[enc.ends[i - 1] if i else 0 : enc.ends[i]]) for i in range(len(enc.ends))]
+
+
+class TestEncodings:
+    """A sink's encoding of a block follows its events through every cut, pick and join."""
+
+    def test_cut_keeps_each_events_item_with_its_line(self) -> None:
+        block = with_encoding(Lines.of("proxy", [event(n) for n in range(10)]))
+        part = block.cut(3, 7)
+        assert [item.split(b"|", 1)[1] for item in items(part)] == [bytes(part.line(i)) for i in range(4)]
+        assert [item.split(b"|", 1)[0] for item in items(part)] == [b"3", b"4", b"5", b"6"]
+        assert part.encoded is not None
+        assert part.encoded["k"].names == frozenset({"name-10"})
+
+    def test_pick_takes_the_chosen_events_and_their_items(self) -> None:
+        block = with_encoding(Lines.of("proxy", [event(n) for n in range(10)]))
+        picked = block.pick([0, 4, 9])
+        assert [e["n"] for e in picked.events()] == [0, 4, 9]
+        assert [item.split(b"|", 1)[0] for item in items(picked)] == [b"0", b"4", b"9"]
+
+    def test_join_keeps_an_encoding_only_when_every_block_has_it(self) -> None:
+        a = with_encoding(Lines.of("proxy", [event(n) for n in range(3)]))
+        b = with_encoding(Lines.of("proxy", [event(n) for n in range(3, 5)]))
+        joined = lines.join("proxy", [a, b])
+        assert items(joined) == items(a) + items(b)
+        assert joined.encoded is not None
+        assert joined.encoded["k"].names == frozenset({"name-3", "name-2"})
+        bare = Lines.of("proxy", [event(9)])
+        assert lines.join("proxy", [a, bare]).encoded is None
+
+    def test_a_sink_holds_only_its_own_encoding_and_counts_its_bytes(self) -> None:
+        block = with_encoding(Lines.of("proxy", [event(n) for n in range(4)]))
+        assert block.encoded is not None
+        block.encoded["other"] = block.encoded["k"]
+        mine = block.only("k")
+        assert mine.encoded is not None
+        assert set(mine.encoded) == {"k"}
+        assert mine.data is block.data  # the lines are shared, not copied
+        assert block.only(None).encoded is None
+        assert block.only("unknown").encoded is None
+        assert lines.nbytes([mine]) == len(block.data) + len(block.encoded["k"].data)
+        assert lines.nbytes([block.only(None)]) == len(block.data)

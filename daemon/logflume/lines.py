@@ -11,6 +11,12 @@ decoded dict of ~3 KB.
 A JSON string never holds a raw newline (JSON escapes it), so ``b"\\n"`` only ever separates
 lines, and ``b"[" + lines joined by "," + b"]"`` is the JSON array of the events.
 
+A block may also carry what a sink would otherwise make of its events, encoded where the events
+were still objects (:attr:`Lines.encoded`, keyed by the sink's encoding, e.g. an Elasticsearch
+``_bulk`` body): the worker builds it, so the sink in the daemon's process joins bytes instead of
+decoding and encoding each event again. It follows the block through cuts and joins; a block
+without it (read back from a disk buffer, made by a test) is encoded by the sink itself.
+
 Encoding never fails: what orjson refuses (nesting past 255 levels, integers past 64 bits, lone
 surrogates) is written by :mod:`logflume.jsontext`, which takes any value.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import orjson
 
@@ -26,6 +33,8 @@ from logflume import jsontext
 from logflume.events import META_KEY, Event
 
 __all__ = [
+    "BlockEncoder",
+    "Encoded",
     "Lines",
     "count",
     "decode",
@@ -65,16 +74,77 @@ def source_of(event: Event) -> str:
     return DEFAULT_SOURCE
 
 
+def _cut(data: Data, ends: array[int], start: int, stop: int) -> tuple[Data, array[int]]:
+    """Items ``start`` to ``stop`` (exclusive, within bounds, start < stop) of end-to-end items."""
+    if not start:  # the first items: their ends stand as they are
+        return data[: ends[stop - 1]], ends[:stop]
+    base = ends[start - 1]
+    return data[base : ends[stop - 1]], array("q", [end - base for end in ends[start:stop]])
+
+
+def _pick(data: Data, ends: array[int], indices: Sequence[int]) -> tuple[bytes, array[int]]:
+    """Items ``indices`` (ascending) of end-to-end items, end to end."""
+    out: list[Data] = []
+    picked: array[int] = array("q")
+    size = 0
+    for index in indices:
+        item = data[ends[index - 1] if index else 0 : ends[index]]
+        out.append(item)
+        size += len(item)
+        picked.append(size)
+    return b"".join(out), picked
+
+
+def _join(parts: Sequence[tuple[Data, array[int]]]) -> tuple[bytes, array[int]]:
+    ends: array[int] = array("q")
+    base = 0
+    for data, part_ends in parts:
+        ends.extend([end + base for end in part_ends])
+        base += len(data)
+    return b"".join(data for data, _ in parts), ends
+
+
+class Encoded:
+    """A block's events as one sink encodes them: item ``i`` (event ``i``'s) ends at ``ends[i]``
+    in ``data``; ``names`` are what the sink must know of the whole block (the indices a bulk body
+    writes to), a superset once the block is cut."""
+
+    __slots__ = ("data", "ends", "names")
+
+    def __init__(self, data: Data, ends: array[int], names: frozenset[str] = frozenset()) -> None:
+        self.data = data
+        self.ends = ends
+        self.names = names
+
+    def __repr__(self) -> str:
+        return f"Encoded({len(self.ends)} items, {len(self.data)} bytes)"
+
+
+class BlockEncoder(Protocol):
+    """Makes one sink's encoding of a block from its events (which the block's lines encode)."""
+
+    @property
+    def key(self) -> str:
+        """The encoding's name; a sink uses blocks' ``encoded[key]`` when its own is the same."""
+
+    def __call__(self, events: Sequence[Event], block: Lines, now: float) -> Encoded:
+        """``events``' encoding (they are ``block``'s events, in order); ``now``: epoch seconds."""
+
+
 class Lines:
     """The JSON lines of consecutive events of one source: ``ends[i]`` is where event ``i``'s line
-    (newline included) ends in ``data``."""
+    (newline included) ends in ``data``. ``encoded`` holds sinks' encodings of the same events
+    (see the module's docstring), or is None."""
 
-    __slots__ = ("data", "ends", "source")
+    __slots__ = ("data", "encoded", "ends", "source")
 
-    def __init__(self, source: str, data: Data, ends: array[int]) -> None:
+    def __init__(
+        self, source: str, data: Data, ends: array[int], encoded: dict[str, Encoded] | None = None
+    ) -> None:
         self.source = source
         self.data = data
         self.ends = ends
+        self.encoded = encoded
 
     @classmethod
     def of(cls, source: str, events: Iterable[Event]) -> Lines:
@@ -115,11 +185,35 @@ class Lines:
             return self
         if start >= stop:
             return Lines(self.source, b"", array("q"))
-        if not start:  # the first events: their ends stand as they are
-            return Lines(self.source, self.data[: ends[stop - 1]], ends[:stop])
-        base = ends[start - 1]
-        shifted = array("q", [end - base for end in ends[start:stop]])
-        return Lines(self.source, self.data[base : ends[stop - 1]], shifted)
+        encoded = None
+        if self.encoded:
+            encoded = {}
+            for key, enc in self.encoded.items():
+                encoded[key] = Encoded(*_cut(enc.data, enc.ends, start, stop), enc.names)
+        return Lines(self.source, *_cut(self.data, ends, start, stop), encoded)
+
+    def pick(self, indices: Sequence[int]) -> Lines:
+        """Events ``indices`` (ascending) as a block of their own, with their encodings."""
+        encoded = None
+        if self.encoded:
+            encoded = {}
+            for key, enc in self.encoded.items():
+                encoded[key] = Encoded(*_pick(enc.data, enc.ends, indices), enc.names)
+        return Lines(self.source, *_pick(self.data, self.ends, indices), encoded)
+
+    def only(self, key: str | None) -> Lines:
+        """This block with no encoding but ``key``'s (the same bytes, not copied): what one sink holds."""
+        encoded = self.encoded
+        if not encoded or (key is not None and len(encoded) == 1 and key in encoded):
+            return self
+        mine = encoded.get(key) if key is not None else None
+        return Lines(self.source, self.data, self.ends, {key: mine} if key is not None and mine else None)
+
+    def nbytes(self) -> int:
+        """The bytes this block holds, its encodings' included."""
+        if not self.encoded:
+            return len(self.data)
+        return len(self.data) + sum(len(enc.data) for enc in self.encoded.values())
 
     def split(self, size: int) -> list[Lines]:
         """Parts of at most ``size`` events, in order."""
@@ -154,15 +248,21 @@ def decode_line(line: Data) -> Event:
 
 
 def join(source: str, blocks: Sequence[Lines]) -> Lines:
-    """Blocks of one source as one block (their bytes copied end to end)."""
+    """Blocks of one source as one block (their bytes copied end to end); an encoding every block
+    has is joined too, the others are left out."""
     if len(blocks) == 1:
         return blocks[0]
-    ends: array[int] = array("q")
-    base = 0
-    for block in blocks:
-        ends.extend([end + base for end in block.ends])
-        base += len(block.data)
-    return Lines(source, b"".join(block.data for block in blocks), ends)
+    encoded = None
+    first = blocks[0].encoded
+    if first:
+        encoded = {}
+        for key in first:
+            parts = [block.encoded.get(key) if block.encoded else None for block in blocks]
+            if all(part is not None for part in parts):
+                whole = [part for part in parts if part is not None]
+                names = frozenset().union(*(part.names for part in whole))
+                encoded[key] = Encoded(*_join([(part.data, part.ends) for part in whole]), names)
+    return Lines(source, *_join([(block.data, block.ends) for block in blocks]), encoded or None)
 
 
 def encode(events: Sequence[Event]) -> list[Lines]:
@@ -198,7 +298,8 @@ def count(blocks: Iterable[Lines]) -> int:
 
 
 def nbytes(blocks: Iterable[Lines]) -> int:
-    return sum(len(block.data) for block in blocks)
+    """The bytes ``blocks`` hold, their encodings' included."""
+    return sum(block.nbytes() for block in blocks)
 
 
 def to_json_array(blocks: Sequence[Lines]) -> bytes:

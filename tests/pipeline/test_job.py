@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from array import array
 from typing import Any
 
 import orjson
@@ -165,3 +166,51 @@ class TestWindowedFronts:
         """Without aggregate or anomaly a job takes nothing for them."""
         result = Job(pipeline(), [ParseSettings("proxy")]).run(work(b'{"n":1}\n'))
         assert (None, None) == (result.aggregate, result.anomaly)
+
+
+class TestEncodings:
+    """Sinks' encodings made beside the lines: only those asked for and known, never at the cost
+    of the chunk."""
+
+    class Counting:
+        key = "count:"
+
+        def __call__(self, events: list[Event], block: lines.Lines, now: float) -> lines.Encoded:
+            assert len(events) == len(block)
+            data = bytearray()
+            ends: array[int] = array("q")
+            for event in events:
+                data += f"{event.get('request_id')}\n".encode()
+                ends.append(len(data))
+            return lines.Encoded(data, ends, frozenset({str(now)}))
+
+    class Raising:
+        key = "raise:"
+
+        def __call__(self, events: list[Event], block: lines.Lines, now: float) -> lines.Encoded:
+            raise RuntimeError("an encoder bug")
+
+    def make(self, key: str) -> Any:
+        return {"count:": self.Counting(), "raise:": self.Raising()}.get(key)
+
+    def test_each_block_gets_the_encodings_asked_for_and_known(self) -> None:
+        data = b"".join(sample_lines(50, seed=5))
+        job = Job(pipeline(), [ParseSettings("proxy")], self.make)
+        asked = dataclasses.replace(work(data), encodings=("count:", "unknown:"), block_events=20)
+        result = job.run(asked)
+        assert [len(block) for block in result.lines] == [20, 20, 10]
+        for block in result.lines:
+            assert block.encoded is not None
+            assert set(block.encoded) == {"count:"}
+            ids = bytes(block.encoded["count:"].data).decode().split()
+            assert ids == [str(event.get("request_id")) for event in block.events()]
+        assert job.run(work(data)).lines[0].encoded is None  # not asked: none made
+
+    def test_an_encoder_that_raises_leaves_the_block_to_the_sink(self, caplog: Any) -> None:
+        data = b"".join(sample_lines(30, seed=6))
+        job = Job(pipeline(), [ParseSettings("proxy")], self.make)
+        result = job.run(dataclasses.replace(work(data), encodings=("raise:", "count:")))
+        expected = Job(pipeline(), [ParseSettings("proxy")]).run(work(data))
+        assert [bytes(b.data) for b in result.lines] == [bytes(b.data) for b in expected.lines]
+        assert all(block.encoded is not None and set(block.encoded) == {"count:"} for block in result.lines)
+        assert "Block encoder failed" in caplog.text

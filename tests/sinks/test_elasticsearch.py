@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from array import array
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 
+from logflume import lines
 from logflume.errors import FatalSinkError, RetryableSinkError
 from logflume.events import META_KEY, DeadLetter, Event
+from logflume.lines import Encoded, Lines
 from logflume.sinks.elasticsearch.sink import ElasticsearchSink
+from logflume.sinks.encoders import make_encoder
 from logflume.sinks.runner import SinkRunner
 from tests.fixtures.common import free_port
 from tests.searchnode.api import NodeApi
@@ -37,26 +42,57 @@ async def prefix(node: SearchNode) -> AsyncIterator[str]:
     await drop(node, name)
 
 
-async def run_through_runner(sink: ElasticsearchSink, events: list[Event]) -> list[DeadLetter]:
-    """Write ``events`` through a SinkRunner (memory buffer) and return what it dead-lettered."""
+def worker_blocks(sink: ElasticsearchSink, events: list[Event], size: int = 300) -> list[Lines]:
+    """``events`` as a worker process hands them over: blocks of lines, each with the sink's bulk
+    items made beside them (and a file sink's encoding, which this sink must ignore)."""
+    encoder = make_encoder(sink.encoding)
+    assert encoder is not None
+    blocks = []
+    for start in range(0, len(events), size):
+        part = events[start : start + size]
+        block = Lines.of("proxy", part)
+        block.encoded = {sink.encoding: encoder(part, block, time.time())}
+        block.encoded["other-sink"] = Encoded(b"x" * len(part), array("q", range(1, len(part) + 1)))
+        blocks.append(block)
+    return blocks
+
+
+async def run_through_runner(
+    sink: ElasticsearchSink, events: list[Event], encoded: bool = False
+) -> list[DeadLetter]:
+    """Write ``events`` through a SinkRunner (memory buffer) and return what it dead-lettered;
+    ``encoded``: as blocks with the bulk items made in a worker, else as events (which the
+    runner encodes as lines, and the sink decodes and encodes itself)."""
     dead: list[DeadLetter] = []
     runner = SinkRunner(sink, sink.config, dead.extend, state_dir=None)
     await runner.start()
-    for start in range(0, len(events), 300):
-        await runner.put(events[start : start + 300], [])
+    if encoded:
+        for block in worker_blocks(sink, events):
+            await runner.put([block], [])
+    else:
+        for start in range(0, len(events), 300):
+            await runner.put(events[start : start + 300], [])
     await runner.stop()
     return dead
 
 
+# Both ways events reach the sink: bulk items made in a worker, or encoded by the sink itself.
+ENCODED = pytest.mark.parametrize("encoded", [False, True], ids=["sink-encoded", "worker-encoded"])
+
+
 class TestDelivery:
-    async def test_each_event_is_stored_once_even_when_replayed(self, node: SearchNode, prefix: str) -> None:
+    @ENCODED
+    async def test_each_event_is_stored_once_even_when_replayed(
+        self, node: SearchNode, prefix: str, encoded: bool
+    ) -> None:
         """2,000 events over two days land in two daily indices, one document per event_id; sending
-        the very same events again (a replay after a crash) leaves every event_id exactly once."""
+        the very same events again (a replay after a crash, encoded the other way) leaves every
+        event_id exactly once."""
         events = make_events("once", 2000, days=2)
         config = sink_config(node, prefix, batch={"max_events": 500})
 
-        first_dead = await run_through_runner(ElasticsearchSink(config), events)
-        replay_dead = await run_through_runner(ElasticsearchSink(config), events)
+        first_dead = await run_through_runner(ElasticsearchSink(config), events, encoded)
+        replay_dead = await run_through_runner(ElasticsearchSink(config), events, not encoded)
 
         async with NodeApi.of(node) as api:
             counts = await api.event_id_counts(f"{prefix}-*")
@@ -102,12 +138,13 @@ class TestDelivery:
 
 
 class TestItemOutcomes:
+    @ENCODED
     async def test_refused_items_are_dead_lettered_with_the_nodes_reason(
-        self, node: SearchNode, prefix: str
+        self, node: SearchNode, prefix: str, encoded: bool
     ) -> None:
         """An index mapping ``strict_code`` as integer refuses events carrying text there: through a
-        SinkRunner exactly those are dead-lettered, with the node's parse error as the reason, and
-        all the others are indexed."""
+        SinkRunner exactly those are dead-lettered, as they were (no @timestamp the document got),
+        with the node's parse error as the reason, and all the others are indexed."""
         sink = ElasticsearchSink(sink_config(node, prefix))
         await ready(sink)  # the template first, as in production; the runner opens again
         async with NodeApi.of(node) as api:
@@ -116,12 +153,14 @@ class TestItemOutcomes:
         for n, event in enumerate(events):
             event["strict_code"] = "not-a-number" if n % 10 == 0 else n
 
-        dead = await run_through_runner(sink, events)
+        dead = await run_through_runner(sink, events, encoded)
 
         async with NodeApi.of(node) as api:
             counts = await api.event_id_counts(f"{prefix}-*")
         refused = {f"strict-{n}" for n in range(0, 300, 10)}
         assert refused == {orjson.loads(letter.raw)[META_KEY]["event_id"] for letter in dead}
+        by_id = {event[META_KEY]["event_id"]: event for event in events}
+        assert all(orjson.loads(d.raw) == by_id[orjson.loads(d.raw)[META_KEY]["event_id"]] for d in dead)
         assert Counter({f"strict-{n}": 1 for n in range(300) if f"strict-{n}" not in refused}) == counts
         for letter in dead:
             assert letter.reason.startswith("sink search: 400 ")
@@ -174,6 +213,36 @@ class TestItemOutcomes:
         assert [event for event in events if event["timestamp"].startswith("2026-01-16")] == first.retry
         assert (first.rejected, second.retry, second.rejected) == ([], [], [])
         assert Counter({f"shard-{n}": 1 for n in range(20)}) == counts
+
+
+    async def test_worker_encoded_items_for_an_unavailable_shard_are_retried_with_their_items(
+        self, node: SearchNode, prefix: str
+    ) -> None:
+        """As above, for blocks whose bulk items were made in a worker: write_lines hands back the
+        parts of the blocks for the stuck index, their items still with them; writing those once
+        the shard is allocated stores every event once."""
+        stuck = f"{prefix}-2026-01-16"
+        unallocatable = {"number_of_replicas": 0, "routing.allocation.require._name": "nowhere"}
+        events = make_events("wshard", 20, days=2)
+        sink = ElasticsearchSink(sink_config(node, prefix, shard_timeout="1s"))
+        await ready(sink)
+        try:
+            async with NodeApi.of(node) as api:
+                await api.put(f"/{stuck}?wait_for_active_shards=0", {"settings": {"index": unallocatable}})
+            first = await sink.write_lines(worker_blocks(sink, events, size=8))
+            async with NodeApi.of(node) as api:
+                await api.put(f"/{stuck}/_settings", {"index.routing.allocation.require._name": None})
+                await api.get(f"/_cluster/health/{stuck}?wait_for_status=green&timeout=60s")
+            second = await sink.write_lines(first.retry)
+        finally:
+            await sink.close()
+        async with NodeApi.of(node) as api:
+            counts = await api.event_id_counts(f"{prefix}-*")
+
+        assert [e for e in events if e["timestamp"].startswith("2026-01-16")] == lines.decode(first.retry)
+        assert all(block.encoded is not None and sink.encoding in block.encoded for block in first.retry)
+        assert (first.rejected, second.retry, second.rejected) == ([], [], [])
+        assert Counter({f"wshard-{n}": 1 for n in range(20)}) == counts
 
 
 class TestTemplate:

@@ -16,10 +16,13 @@ from pydantic import ValidationError
 from logflume.config import parse_config
 from logflume.errors import FatalSinkError, RetryableSinkError
 from logflume.events import META_KEY, Event
-from logflume.sinks.elasticsearch.bulk import BulkEncoder, BulkRequest, classify
+from logflume.lines import Lines
+from logflume.sinks.base import LinesResult
+from logflume.sinks.elasticsearch.bulk import BulkEncoder, BulkRequest, classify, classify_lines
 from logflume.sinks.elasticsearch.clients import classify_status, shard_timeout
 from logflume.sinks.elasticsearch.config import ElasticsearchSinkConfig
 from logflume.sinks.elasticsearch.naming import IndexNamer
+from logflume.sinks.encoders import make_encoder
 from logflume.sinks.registry import SINK_TYPES
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -185,6 +188,75 @@ class TestBulkEncoder:
         assert [bad] == [e for e, _ in request.unencodable]
         assert "cannot encode as JSON" in request.unencodable[0][1]
         assert len(decode(request.body)) == 4
+
+
+class TestBlockEncoder:
+    """The encoder run in worker processes makes, from each event and its line, exactly the bulk
+    items :meth:`BulkEncoder.encode` makes of the event, so the sink only joins them."""
+
+    CASES: list[Event] = [
+        event(1, timestamp="2026-01-15T10:30:00Z"),  # @timestamp spliced in from timestamp
+        event(2, **{"@timestamp": "2026-01-16T08:00:00.000Z"}),  # its own canonical one: as it is
+        event(3, **{"@timestamp": 1768550400}),  # an epoch number: replaced in a copy
+        event(4, **{"@timestamp": "not a time"}, timestamp="2026-01-17T00:00:00Z"),
+        event(5),  # no time of its own: filed by ingest time
+        {"message": "no metadata", "@timestamp": "2026-01-18T00:00:00Z"},  # no _id
+        {},  # nothing at all: filed by the time of writing
+        event(6, text="line\nbreak \u2028 \x00 \"quoted\""),
+    ]
+
+    def test_items_are_what_encode_sends(self) -> None:
+        encoder = BulkEncoder(IndexNamer("logs-%Y-%m-%d"))
+        block = Lines.of("proxy", self.CASES)
+        encoded = encoder(self.CASES, block, NOW.timestamp())
+        expected = encoder.encode(self.CASES, NOW)
+        assert bytes(encoded.data) == expected.body
+        assert len(encoded.ends) == len(self.CASES)
+        assert encoded.names == frozenset(expected.indices)
+        # Item i is event i's action and document, nothing else.
+        first = decode(bytes(encoded.data[: encoded.ends[0]]))
+        assert first == decode(expected.body)[:2]
+
+    def test_the_key_names_the_index_template(self) -> None:
+        assert BulkEncoder(IndexNamer("a-%Y")).key != BulkEncoder(IndexNamer("b-%Y")).key
+        assert make_encoder(BulkEncoder(IndexNamer("a-%Y")).key) is not None
+        assert make_encoder("unknown:thing") is None
+
+
+class TestClassifyLines:
+    def blocks(self) -> list[Lines]:
+        encoder = BulkEncoder(IndexNamer("logs"))
+        out = []
+        for first in (0, 3):
+            events = [event(n) for n in range(first, first + 3)]
+            block = Lines.of("proxy", events)
+            block.encoded = {encoder.key: encoder(events, block, NOW.timestamp())}
+            out.append(block)
+        return out
+
+    def test_retries_keep_their_items_and_refused_events_come_back_whole(self) -> None:
+        """Items answered 429/5xx come back as parts of their blocks, bulk items included; refused
+        ones as their events (decoded from the lines) with the node's reason."""
+        statuses = [201, 429, 400, 409, 503, 201]
+        response = {
+            "errors": True,
+            "items": [{"create": {"status": s, "error": {"type": "t", "reason": "r"}}} for s in statuses],
+        }
+        blocks = self.blocks()
+        result = classify_lines(response, blocks)
+        assert [[e["message"] for e in block.events()] for block in result.retry] == [["m1"], ["m4"]]
+        key = BulkEncoder(IndexNamer("logs")).key
+        for block in result.retry:
+            assert block.encoded is not None
+            action, document = decode(bytes(block.encoded[key].data))
+            assert action["create"]["_id"] == block.events()[0][META_KEY]["event_id"]
+            assert {k: v for k, v in document.items() if k != "@timestamp"} == block.events()[0]
+        assert [(event(2), "400 t: r")] == result.rejected
+
+    def test_no_errors_means_all_accepted_and_a_mismatch_is_retried(self) -> None:
+        assert classify_lines({"errors": False}, self.blocks()) == LinesResult()
+        with pytest.raises(RetryableSinkError, match="1 items for 6 actions"):
+            classify_lines({"errors": True, "items": [{"create": {"status": 400}}]}, self.blocks())
 
 
 class TestClassify:

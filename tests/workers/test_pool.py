@@ -4,6 +4,7 @@ its chunks run again; a worker that cannot start fails the pool visibly."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -15,6 +16,8 @@ from logflume.errors import WorkerError
 from logflume.generate import lines as sample_lines
 from logflume.pipeline.config import PipelineConfig
 from logflume.pipeline.job import ChunkResult, ChunkWork, Job, ParseSettings, StageSet
+from logflume.sinks.elasticsearch.bulk import encoding_key
+from logflume.sinks.encoders import make_encoder
 from logflume.workers import pool as pool_module
 from logflume.workers.pool import ProcessPool
 from logflume.workers.wire import LogSettings
@@ -75,6 +78,39 @@ async def test_results_larger_than_the_result_ring_come_through_the_pipe(
         assert min(sizes) < 300_000 // 2 < 300_000 < max(sizes)  # both ways were taken
     finally:
         await started.stop()
+
+
+@pytest.mark.parametrize("result_ring", [pool_module.RESULT_RING_BYTES, 1000])
+async def test_sinks_encodings_come_back_with_their_blocks(
+    monkeypatch: pytest.MonkeyPatch, result_ring: int
+) -> None:
+    """Asked for a sink's encoding (an Elasticsearch bulk body), a worker returns it beside every
+    block's lines, equal to the in-process job's: through the result ring, and through the pipe
+    (a ring too small for any result)."""
+    monkeypatch.setattr(pool_module, "RESULT_RING_BYTES", result_ring)
+    key = encoding_key("logs-%Y.%m.%d")
+    started = ProcessPool(1, PipelineConfig(), [ParseSettings("proxy")], LOGS)
+    await started.start()
+    try:
+        local = Job(PipelineConfig(), [ParseSettings("proxy")], make_encoder)
+        data = chunks(3)
+        asks = [dataclasses.replace(work(chunk, index), encodings=(key,)) for index, chunk in enumerate(data)]
+        results = [await future for future in [await started.submit(ask) for ask in asks]]
+        expected = [local.run(ask) for ask in asks]
+    finally:
+        await started.stop()
+
+    def encodings(result: ChunkResult) -> list[tuple[bytes, list[int], frozenset[str]]]:
+        out = []
+        for block in result.lines:
+            assert block.encoded is not None
+            enc = block.encoded[key]
+            out.append((bytes(enc.data), list(enc.ends), enc.names))
+        return out
+
+    assert [encodings(result) for result in expected] == [encodings(result) for result in results]
+    assert [blocks(result) for result in expected] == [blocks(result) for result in results]
+    assert all(len(enc[1]) == 300 for result in results for enc in encodings(result))
 
 
 async def test_a_killed_worker_is_replaced_and_its_chunks_run_again(pool: ProcessPool) -> None:

@@ -33,6 +33,7 @@ from logflume.pipeline.parse import ParseStats
 from logflume.pipeline.redact import text_scrubber
 from logflume.pipeline.stage import Chain
 from logflume.sinks.config import SinkCommonConfig
+from logflume.sinks.encoders import make_encoder
 from logflume.sinks.registry import SinkContext, build_sink
 from logflume.sinks.runner import SinkRunner
 from logflume.sources.config import SourceConfig
@@ -105,7 +106,7 @@ class Daemon:
         a stage or mapping that cannot be built (a lookup table that cannot be read) stops the
         start, not a worker; with workers it also takes the small chunks (see the processor)."""
         parsers = [parse_settings(source) for source in config.sources]
-        local = LocalPool(Job(config.pipeline, parsers))
+        local = LocalPool(Job(config.pipeline, parsers, make_encoder))
         if self.workers == 1:
             return Processor(self, local)
         logs = LogSettings(config.log.level, config.log.format, dict(config.log.levels))

@@ -37,6 +37,7 @@ from logflume.workers.pool import LocalPool, Pool
 
 if TYPE_CHECKING:
     from logflume.app.daemon import Daemon
+    from logflume.sinks.runner import SinkRunner
 
 # metered_call lived here; what imports it from here still finds it.
 __all__ = ["Processor", "metered_call"]
@@ -146,9 +147,18 @@ class Processor:
             now = time.time()
             if chunk.data:
                 taps = self._taps() if tap.active else {}
-                blocks = min((runner.config.batch.max_events for runner in self.daemon.runners), default=0)
+                runners = self.daemon.runners
+                blocks = min((runner.config.batch.max_events for runner in runners), default=0)
                 work = ChunkWork(
-                    chunk.source, chunk.fingerprint, chunk.path, chunk.start, chunk.data, now, taps, blocks
+                    chunk.source,
+                    chunk.fingerprint,
+                    chunk.path,
+                    chunk.start,
+                    chunk.data,
+                    now,
+                    taps,
+                    blocks,
+                    _encodings(runners),
                 )
                 local = self.local is not None and (not self._pool_up or self._small(chunk))
                 pool = self.local if local and self.local is not None else self.pool
@@ -325,3 +335,9 @@ class Processor:
             ack.done()  # the processor's own hold
         stats.events_out += lines.count(out.lines)
         stats.last_progress = time.monotonic()
+
+
+def _encodings(runners: list[SinkRunner]) -> tuple[str, ...]:
+    """The encodings the sinks take besides JSON lines (made by the job, see lines.Encoded)."""
+    keys = {getattr(runner.sink, "encoding", None) for runner in runners}
+    return tuple(sorted(key for key in keys if key is not None))

@@ -22,11 +22,12 @@ raises on is dead-lettered, the rest goes on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from logflume.events import Ack, Batch, DeadLetter, Event, RawChunk
-from logflume.lines import Lines, encode, encode_line
+from logflume.lines import BlockEncoder, Lines, encode, encode_line
 from logflume.pipeline.aggregate.front import AggregateFront, AggregateInput
 from logflume.pipeline.anomaly.front import AnomalyFront, AnomalyInput
 from logflume.pipeline.build import build_parser, build_stateless, build_windowed_fronts
@@ -67,6 +68,8 @@ class ChunkWork:
     # Encode into blocks of at most this many events (0: one block): the smallest batch of the
     # sinks, so that they need not cut (and copy) blocks apart again.
     block_events: int = 0
+    # The sinks' own encodings to make of every block too (BlockEncoder keys, see lines.Encoded).
+    encodings: tuple[str, ...] = ()
 
 
 # (stage, count name, labels) → value: the own counts of stages that keep any (telemetry.Reporting).
@@ -141,11 +144,23 @@ def _no_ack(ack: Ack) -> None:
     """A worker's chunks are acknowledged by the daemon, never by the job."""
 
 
+# Makes the block encoder named by a key (None: a key it does not know). Given by whoever runs
+# the job: the encoders belong to the sinks, which the pipeline does not import.
+EncoderFactory = Callable[[str], BlockEncoder | None]
+
+
 class Job:
     """Parsers and stateless stages, built once; rebuilt by :meth:`use` and :meth:`add_source`."""
 
-    def __init__(self, pipeline: PipelineConfig, sources: list[ParseSettings]) -> None:
+    def __init__(
+        self,
+        pipeline: PipelineConfig,
+        sources: list[ParseSettings],
+        make_encoder: EncoderFactory | None = None,
+    ) -> None:
         self.guard = StageGuard()
+        self._make_encoder = make_encoder
+        self._encoders: dict[str, BlockEncoder | None] = {}
         self.stages: list[Stage] = []
         self.aggregate: AggregateFront | None = None
         self.anomaly: AnomalyFront | None = None
@@ -201,6 +216,13 @@ class Job:
         )
         if batch.routes is not None:
             result.routes = {sink: encode(routed) for sink, routed in batch.routes.items()}
+        if work.encodings and self._make_encoder is not None:
+            encoders = [self._encoder(key) for key in work.encodings]
+            known = [encoder for encoder in encoders if encoder is not None]
+            if known:
+                _attach(known, result.lines, batch.events, now)
+                for sink, routed in (batch.routes or {}).items():
+                    _attach(known, (result.routes or {})[sink], routed, now)
         if self.aggregate is not None:
             aggregate = self.aggregate
             result.aggregate = _front(
@@ -209,6 +231,13 @@ class Job:
         if self.anomaly is not None:
             result.anomaly = _front("anomaly", self.anomaly, batch.events, AnomalyInput)
         return result
+
+    def _encoder(self, key: str) -> BlockEncoder | None:
+        if key not in self._encoders and self._make_encoder is not None:
+            if len(self._encoders) > 64:
+                self._encoders.clear()  # reloads that keep changing sinks' encodings
+            self._encoders[key] = self._make_encoder(key)
+        return self._encoders.get(key)
 
     @staticmethod
     def _encode(source: str, batch: Batch, block_events: int) -> list[Lines]:
@@ -222,6 +251,30 @@ class Job:
             starts = range(0, len(events), block_events)
             return [Lines.of(source, events[start : start + block_events]) for start in starts]
         return encode(events)
+
+
+def _attach(encoders: list[BlockEncoder], blocks: list[Lines], events: list[Event], now: float) -> None:
+    """Give every block the encoders' encodings of its events (the blocks hold ``events`` in order)."""
+    start = 0
+    for block in blocks:
+        stop = start + len(block)
+        mine = events[start:stop] if start or stop != len(events) else events
+        encoded = {}
+        for encoder in encoders:
+            try:
+                encoded[encoder.key] = encoder(mine, block, now)
+            except Exception:
+                # A bug in an encoder must not lose the chunk: without its encoding, the sink
+                # encodes the block itself (and raises there, where its errors are handled).
+                if encoder.key not in _failed_encoders:
+                    _failed_encoders.add(encoder.key)
+                    extra = {"encoding": encoder.key}
+                    log.exception("Block encoder failed; the sink encodes instead", extra=extra)
+        block.encoded = encoded or None
+        start = stop
+
+
+_failed_encoders: set[str] = set()
 
 
 def _tap(

@@ -80,6 +80,7 @@ class SinkRunner:
         state_dir: Path | None = None,
     ) -> None:
         self.sink = sink
+        self._encoding: str | None = getattr(sink, "encoding", None)
         self.name = config.name
         self.config = config
         self.stats = SinkStats()
@@ -141,6 +142,9 @@ class SinkRunner:
         if self._closing:
             raise RuntimeError(f"sink {self.name} is stopping")
         blocks: list[Lines] = _as_lines(events)
+        # Only this sink's own encoding of the blocks is kept (and counted against its buffer).
+        key = self._encoding
+        blocks = [block.only(key) for block in blocks]
         count = lines.count(blocks)
         if not count:
             self._acks.accept(self._acks.add(list(acks)))

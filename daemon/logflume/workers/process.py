@@ -27,6 +27,7 @@ from logflume import selflog
 from logflume.gctune import tune_gc, tune_malloc
 from logflume.lines import Data
 from logflume.pipeline.job import Job
+from logflume.sinks.encoders import make_encoder
 from logflume.workers.ring import Ring, RingReader
 from logflume.workers.wire import LogSettings, frame, read_frame, result_frame, write_frame
 
@@ -99,7 +100,7 @@ def _serve(stream: BinaryIO, replies: Replies) -> int:
             results = Ring(results_size, results_fd)
             _log_like(settings)
             try:
-                job = Job(pipeline, parsers)
+                job = Job(pipeline, parsers, make_encoder)
             except Exception as exc:  # reported to the daemon, which cannot start without workers
                 replies.send(frame(("failed", f"{type(exc).__name__}: {exc}")))
                 return 1

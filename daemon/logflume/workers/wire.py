@@ -2,7 +2,8 @@
 
 A frame is a 12-byte header (the lengths of the two parts, little endian), a pickled message (a
 tuple whose first item names its kind) and raw data: a chunk's bytes on the way in, the events'
-JSON lines on the way back. Bulk bytes are never pickled: pickling would copy them once more.
+JSON lines (and the sinks' encodings of them) on the way back. Bulk bytes are never pickled:
+pickling would copy them once more.
 
     daemon → worker   ("setup", LogSettings, PipelineConfig, [ParseSettings], (ring fd, size),
                        (result ring fd, size))
@@ -29,7 +30,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from logflume.lines import Data
+from logflume.lines import Data, Encoded, Lines
 from logflume.pipeline.job import ChunkResult
 from logflume.workers.ring import Ring
 
@@ -53,13 +54,23 @@ def frame(message: tuple[Any, ...], data: list[Data] | None = None) -> list[Data
     return [HEADER.pack(len(meta), sum(map(len, parts))), meta, *parts]
 
 
+def _holders(result: ChunkResult) -> list[Lines | Encoded]:
+    """What holds the result's bytes, in one fixed order: each block, then its encodings by key."""
+    holders: list[Lines | Encoded] = []
+    for block in result.blocks():
+        holders.append(block)
+        if block.encoded:
+            holders.extend(block.encoded[key] for key in sorted(block.encoded))
+    return holders
+
+
 def result_frame(seq: int, result: ChunkResult, ring: Ring | None = None) -> list[Data]:
-    """A result's frame: its blocks' bytes go into ``ring`` when they fit, else travel as raw
-    data after the frame (the blocks are emptied either way)."""
-    blocks = result.blocks()
-    data = [block.data for block in blocks]
-    for block in blocks:
-        block.data = b""
+    """A result's frame: its blocks' bytes (and their encodings') go into ``ring`` when they fit,
+    else travel as raw data after the frame (the blocks are emptied either way)."""
+    holders = _holders(result)
+    data = [holder.data for holder in holders]
+    for holder in holders:
+        holder.data = b""
     region = ring.put_all(data) if ring is not None and data else None
     sizes = [len(part) for part in data]
     return frame(("result", seq, result, sizes, region), [] if region is not None else data)
@@ -78,9 +89,9 @@ def split(sizes: list[int], data: Data) -> list[Data]:
 
 
 def restore(result: ChunkResult, parts: list[Data]) -> ChunkResult:
-    """Give a received result's blocks their bytes back."""
-    for block, part in zip(result.blocks(), parts, strict=True):
-        block.data = part
+    """Give a received result's blocks (and their encodings) their bytes back."""
+    for holder, part in zip(_holders(result), parts, strict=True):
+        holder.data = part
     return result
 
 

@@ -13,16 +13,18 @@ with the node's reason, and the runner dead-letters it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from logflume.errors import RetryableSinkError
 from logflume.events import META_KEY, Event
-from logflume.sinks.base import WriteResult
+from logflume.lines import Encoded, Lines, decode_line, encode_line
+from logflume.sinks.base import LinesResult, WriteResult
 from logflume.sinks.elasticsearch.naming import IndexNamer
 
 # Only what classification needs; a 1000-item answer shrinks from ~250 KB to ~30 KB.
@@ -40,12 +42,26 @@ class BulkRequest:
     unencodable: list[tuple[Event, str]] = field(default_factory=list)
 
 
+ENCODING = "elasticsearch-bulk:"
+
+
+def encoding_key(index_template: str) -> str:
+    """The :class:`~logflume.lines.BlockEncoder` key of the ``_bulk`` items for ``index_template``."""
+    return ENCODING + index_template
+
+
 class BulkEncoder:
-    """Builds ``_bulk`` bodies for one sink (index naming decided once, at construction)."""
+    """Builds ``_bulk`` bodies for one sink (index naming decided once, at construction).
+
+    Also a :class:`~logflume.lines.BlockEncoder` (``key``, ``__call__``): run where a block is
+    encoded (a worker process), it makes each event's ``_bulk`` item from the event and its
+    JSON line, so the sink only joins them (:meth:`ElasticsearchSink.write_lines`).
+    """
 
     def __init__(self, namer: IndexNamer) -> None:
         self._namer = namer
         self._action_heads: dict[str, bytes] = {}
+        self.key = encoding_key(namer.template)
 
     def _head(self, index: str) -> bytes:
         head = self._action_heads.get(index)
@@ -92,6 +108,46 @@ class BulkEncoder:
         return request
 
 
+    def __call__(self, events: Sequence[Event], block: Lines, now: float) -> Encoded:
+        """The ``_bulk`` items (action and document) of ``block``'s events, end to end.
+
+        The document is the event's line as it is: the same bytes :meth:`encode` would send, but
+        for events :meth:`encode` cannot encode (orjson refuses them), which the line writes in
+        the fallback form (:mod:`logflume.jsontext`) and the node then judges.
+        """
+        moment = datetime.fromtimestamp(now, UTC)
+        out = bytearray()
+        ends: array[int] = array("q")
+        names: set[str] = set()
+        data, line_ends = block.data, block.ends
+        resolve, head_of, dumps = self._namer.resolve, self._head, orjson.dumps
+        start = 0
+        for event, end in zip(events, line_ends, strict=True):
+            index, added = resolve(event, moment)
+            names.add(index)
+            meta = event.get(META_KEY)
+            event_id = meta.get("event_id") if type(meta) is dict else None
+            head = head_of(index)
+            if event_id is None:
+                out += head
+                out += b"}}\n"
+            else:
+                out += head
+                out += b',"_id":'
+                out += dumps(str(event_id))
+                out += b"}}\n"
+            if added is None:
+                out += data[start:end]
+            elif "@timestamp" in event:  # rare: see encode()
+                out += encode_line({**event, "@timestamp": added})
+            else:
+                stamp = b'{"@timestamp":' + dumps(added)
+                out += stamp + (b"}\n" if end - start == 3 else b"," + data[start + 1 : end])
+            ends.append(len(out))
+            start = end
+        return Encoded(out, ends, frozenset(names))
+
+
 def item_reason(status: int, error: Any) -> str:
     """The node's reason for refusing one item, e.g. ``400 document_parsing_exception: …``."""
     if not isinstance(error, Mapping):
@@ -101,6 +157,36 @@ def item_reason(status: int, error: Any) -> str:
     if isinstance(cause, Mapping) and cause.get("reason"):
         reason += f" (caused by {cause.get('type', 'error')}: {cause['reason']})"
     return reason
+
+
+def classify_lines(response: Mapping[str, Any], blocks: list[Lines]) -> LinesResult:
+    """:func:`classify` for a body joined from ``blocks``' encoded items: the parts of the blocks
+    to send again, and the events refused (decoded from their lines) with reasons."""
+    result = LinesResult()
+    if not response.get("errors"):
+        return result
+    items = response.get("items")
+    total = sum(len(block) for block in blocks)
+    if not isinstance(items, list) or len(items) != total:
+        count = len(items) if isinstance(items, list) else "no"
+        raise RetryableSinkError(f"bulk answer has {count} items for {total} actions")
+    offset = 0
+    for block in blocks:
+        retry: list[int] = []
+        for index, item in enumerate(items[offset : offset + len(block)]):
+            outcome: Mapping[str, Any] = next(iter(item.values()), {}) if isinstance(item, Mapping) else {}
+            status = int(outcome.get("status", 0))
+            if 200 <= status < 300 or status == 409:
+                continue
+            if status == 429 or status >= 500:
+                retry.append(index)
+            else:
+                reason = item_reason(status, outcome.get("error"))
+                result.rejected.append((decode_line(block.line(index)), reason))
+        if retry:
+            result.retry.append(block.pick(retry))
+        offset += len(block)
+    return result
 
 
 def classify(response: Mapping[str, Any], request: BulkRequest) -> WriteResult:

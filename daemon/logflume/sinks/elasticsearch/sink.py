@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from logflume import lines
 from logflume.errors import FatalSinkError
 from logflume.events import Event
-from logflume.sinks.base import WriteResult
-from logflume.sinks.elasticsearch.bulk import BulkEncoder, classify
+from logflume.lines import Lines
+from logflume.sinks.base import LinesResult, WriteResult
+from logflume.sinks.elasticsearch.bulk import BulkEncoder, classify, classify_lines
 from logflume.sinks.elasticsearch.clients import SearchClient, make_client
 from logflume.sinks.elasticsearch.config import ElasticsearchSinkConfig
 from logflume.sinks.elasticsearch.naming import IndexNamer
@@ -43,6 +45,8 @@ class ElasticsearchSink:
         self.config = config
         self._client = client
         self._encoder = BulkEncoder(IndexNamer(config.index))
+        # The blocks' encoding this sink takes as it is (made in the workers, see write_lines).
+        self.encoding = self._encoder.key
         # Index names written since the template was last installed; None: just installed, so
         # the names of the next write are covered too.
         self._templated: set[str] | None = None
@@ -94,6 +98,21 @@ class ElasticsearchSink:
             await self._cover(request.indices)
         response = await self._connect().bulk(request.body)
         return classify(response, request)
+
+    async def write_lines(self, blocks: list[Lines]) -> LinesResult:
+        """Write blocks whose ``_bulk`` items were made where they were encoded (a worker): the
+        body is those items joined. Blocks without them (read back from the disk buffer, encoded
+        before a reload changed the index) are decoded and encoded here."""
+        key = self.encoding
+        parts = [block.encoded.get(key) if block.encoded else None for block in blocks]
+        if not all(parts):
+            result = await self.write(lines.decode(blocks))
+            return LinesResult(lines.encode(result.retry), result.rejected)
+        encoded = [part for part in parts if part is not None]
+        if self.config.template.install:
+            await self._cover(set().union(*(part.names for part in encoded)))
+        response = await self._connect().bulk(b"".join(part.data for part in encoded))
+        return classify_lines(response, blocks)
 
     async def _cover(self, indices: set[str]) -> None:
         """Install the template again before writing to an index name new since it was installed."""

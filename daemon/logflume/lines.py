@@ -3,7 +3,7 @@
 The pipeline (in the processor or in a worker process) encodes every event once, as one line of
 JSON ending in a newline, and hands the sinks :class:`Lines`: the lines of consecutive events of
 one source, end to end in one ``bytes``, with where each line ends. The file and S3 sinks write
-those bytes as they are; sinks that need the values (Elasticsearch, PostgreSQL) decode them. So a
+those bytes as they are; the PostgreSQL sink, which needs the values, decodes them. So a
 worker process returns bytes, not objects (returning pickled dicts costs as much as the work it
 saved, see bench/transfer.py), and the runner's memory holds ~600 bytes per event instead of a
 decoded dict of ~3 KB.

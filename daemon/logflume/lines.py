@@ -127,8 +127,9 @@ class BlockEncoder(Protocol):
     def key(self) -> str:
         """The encoding's name; a sink uses blocks' ``encoded[key]`` when its own is the same."""
 
-    def __call__(self, events: Sequence[Event], block: Lines, now: float) -> Encoded:
-        """``events``' encoding (they are ``block``'s events, in order); ``now``: epoch seconds."""
+    def __call__(self, events: Sequence[Event], block: Lines, now: float) -> Encoded | None:
+        """``events``' encoding (they are ``block``'s events, in order; ``now``: epoch seconds), or
+        None to leave this block to the sink (events it encodes in a way of its own)."""
 
 
 class Lines:

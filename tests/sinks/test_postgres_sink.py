@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +16,8 @@ import pytest
 from logflume.config import parse_config
 from logflume.errors import FatalSinkError, RetryableSinkError
 from logflume.events import META_KEY, Event
+from logflume.lines import Lines
+from logflume.sinks.encoders import make_encoder
 from logflume.sinks.postgres.config import PostgresSinkConfig
 from logflume.sinks.postgres.sink import PostgresSink
 from logflume.sinks.registry import SinkContext, build_sink
@@ -462,3 +465,108 @@ class TestTls:
         with pytest.raises(FatalSinkError, match="certificate verify failed"):
             await ready(sink)
         await sink.close()
+
+
+def worker_blocks(sink: PostgresSink, events: list[Event], size: int = 500) -> list[Lines]:
+    """``events`` as a worker hands them over: blocks of lines, each with the sink's staging rows
+    encoded for binary COPY beside them, where the encoder makes them."""
+    encoder = make_encoder(sink.encoding)
+    assert encoder is not None
+    blocks = []
+    for start in range(0, len(events), size):
+        part = events[start : start + size]
+        block = Lines.of("proxy", part)
+        made = encoder(part, block, time.time())
+        block.encoded = {sink.encoding: made} if made is not None else None
+        blocks.append(block)
+    return blocks
+
+
+def varied_events(count: int) -> list[Event]:
+    """Events exercising every column type and conversion: days apart, no time of their own,
+    unconvertible values, IPv6, text beyond ASCII, NUL, big numbers, missing fields."""
+    events = []
+    for n in range(count):
+        event = make_event(n, TODAY - timedelta(days=n % 3))
+        kind = n % 10
+        if kind == 1:
+            del event["timestamp"]
+        elif kind == 2:
+            event.update(ip_address="2001:db8::1", message="héllo ✓ 𝄞", tokens="12", status_code=503.0)
+        elif kind == 3:
+            event.update(ip_address="not-an-ip", tokens="many", status_code=10**20, response_time_ms="x")
+        elif kind == 4:
+            event.update(message="before\x00after", huge=10**30)
+        elif kind == 5:
+            for key in ("level", "logger", "user_id", "provider", "model", "tokens", "status_code"):
+                del event[key]
+        elif kind == 6:
+            event.update(msg=event.pop("message"), tokens_used=event.pop("tokens"))
+            event["ip"] = event.pop("ip_address")
+        elif kind == 7:
+            event["timestamp"] = "2026-02-30T00:00:00Z"  # no such day: filed by ingest time
+        elif kind == 8:
+            event.update(response_time_ms=-0.0, tokens=-(2**63), status_code=-(2**31))
+        events.append(event)
+    return events
+
+
+class TestWorkerEncodedRows:
+    """Rows built and encoded for binary COPY in the workers are stored exactly as the rows the
+    sink builds itself from the same events."""
+
+    async def test_the_rows_stored_are_the_sinks_own(
+        self, postgres_server: PostgresServer, db: asyncpg.Connection, table: str
+    ) -> None:
+        events = varied_events(3000)
+        own, copied = make_sink(postgres_server, table), make_sink(postgres_server, table + "_w")
+        await ready(own)
+        await ready(copied)
+        try:
+            blocks = worker_blocks(copied, events)
+            assert all(block.encoded for block in blocks)  # the encoded path is the one taken
+            result = await copied.write_lines(blocks)
+            expected = await own.write(events)
+        finally:
+            await own.close()
+            await copied.close()
+        assert (result.retry, result.rejected, expected.rejected) == ([], [], [])
+        query = 'SELECT * FROM "{}" ORDER BY event_id'
+        mine = [dict(row) for row in await db.fetch(query.format(table))]
+        theirs = [dict(row) for row in await db.fetch(query.format(table + "_w"))]
+        assert len(mine) == 3000
+        assert mine == theirs
+
+    async def test_a_row_postgres_refuses_is_rejected_alone(
+        self, sink: PostgresSink, db: asyncpg.Connection, table: str
+    ) -> None:
+        """As with the sink's own rows: the encoded rows are halved until only the refused event
+        is left, which comes back as it was; every other event is stored."""
+        await db.execute(f"ALTER TABLE \"{table}\" ADD CONSTRAINT refuse CHECK (message <> 'refuse me')")
+        events = [make_event(n) for n in range(3000)]  # written in parallel parts
+        events[2222]["message"] = "refuse me"
+        result = await sink.write_lines(worker_blocks(sink, events))
+        assert [events[2222]] == [event for event, _ in result.rejected]
+        assert "CheckViolationError" in result.rejected[0][1]
+        assert sorted(f"f00d-{n:x}" for n in range(3000) if n != 2222) == await stored_ids(db, table)
+
+    async def test_blocks_with_metrics_or_without_rows_are_written_by_the_sink(
+        self, sink: PostgresSink, db: asyncpg.Connection, table: str
+    ) -> None:
+        """A block holding a metric event gets no encoded rows (its rows go to another table);
+        written beside encoded blocks, every event is still stored, each in its table."""
+        metric: Event = {
+            "type": "metric",
+            "name": "requests_total",
+            "window_start": "2024-01-15T10:00:00Z",
+            "window_end": "2024-01-15T10:01:00Z",
+            "count": 42,
+            META_KEY: {"event_id": "metric-1", "source": "proxy"},
+        }
+        blocks = worker_blocks(sink, [make_event(1), metric]) + worker_blocks(sink, [make_event(2)])
+        assert [block.encoded is None for block in blocks] == [True, False]
+        result = await sink.write_lines(blocks)
+        assert result.rejected == []
+        assert ["f00d-1", "f00d-2"] == await stored_ids(db, table)
+        metrics = await db.fetch(f'SELECT event_id FROM "{table}_metrics"')
+        assert [("metric-1",)] == [tuple(r) for r in metrics]

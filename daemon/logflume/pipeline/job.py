@@ -262,7 +262,9 @@ def _attach(encoders: list[BlockEncoder], blocks: list[Lines], events: list[Even
         encoded = {}
         for encoder in encoders:
             try:
-                encoded[encoder.key] = encoder(mine, block, now)
+                made = encoder(mine, block, now)
+                if made is not None:
+                    encoded[encoder.key] = made
             except Exception:
                 # A bug in an encoder must not lose the chunk: without its encoding, the sink
                 # encodes the block itself (and raises there, where its errors are handled).

@@ -11,10 +11,14 @@ from __future__ import annotations
 from logflume.lines import BlockEncoder
 from logflume.sinks.elasticsearch.bulk import ENCODING, BulkEncoder
 from logflume.sinks.elasticsearch.naming import IndexNamer
+from logflume.sinks.postgres import copy
 
 
 def make_encoder(key: str) -> BlockEncoder | None:
     """The encoder named ``key``, or None."""
     if key.startswith(ENCODING):
         return BulkEncoder(IndexNamer(key[len(ENCODING) :]))
+    if key.startswith(copy.ENCODING):
+        past, _, future = key[len(copy.ENCODING) :].partition(":")
+        return copy.CopyEncoder(int(past), int(future))
     return None

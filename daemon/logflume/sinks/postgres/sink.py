@@ -14,19 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from datetime import UTC, datetime, timedelta
+from collections.abc import Coroutine
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
 
+from logflume import lines
 from logflume.errors import FatalSinkError, SinkError
 from logflume.events import Event
+from logflume.lines import Lines
 from logflume.retry import Outcome, sink_error
-from logflume.sinks.base import ACCEPTED, WriteResult
+from logflume.sinks.base import ACCEPTED, LinesResult, WriteResult
 from logflume.sinks.postgres.classify import classify, describe
 from logflume.sinks.postgres.config import PostgresSinkConfig
+from logflume.sinks.postgres.copy import HEADER, TRAILER, days_of, encoding_key
 from logflume.sinks.postgres.partitions import Partitions
 from logflume.sinks.postgres.rows import RowBuilder, Rows
 from logflume.sinks.postgres.schema import (
@@ -94,6 +98,39 @@ def _first_error(outcomes: list[Any]) -> BaseException | None:
     return (fatal or errors or [None])[0]
 
 
+def _cut_blocks(blocks: list[Lines], start: int, stop: int) -> list[Lines]:
+    """Events ``start`` to ``stop`` of ``blocks`` (counted across them), as blocks."""
+    out: list[Lines] = []
+    offset = 0
+    for block in blocks:
+        size = len(block)
+        if offset + size > start and offset < stop:
+            out.append(block.cut(max(0, start - offset), min(size, stop - offset)))
+        offset += size
+    return out
+
+
+async def _in_parts(writes: list[Coroutine[Any, Any, list[tuple[Event, str]]]]) -> list[tuple[Event, str]]:
+    """Run the writes of a batch's parts concurrently; the events they refused, or their error."""
+    if len(writes) == 1:
+        return await writes[0]
+    # Each part runs until it awaits the server, then the next one encodes: the client's and the
+    # server's work overlap. Replays are idempotent, so when one part fails the runner may safely
+    # retry the whole batch, parts already committed included.
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    error = _first_error(outcomes)
+    if error is not None:
+        # Raised from here, the error's traceback references this frame; a local still
+        # referencing it (or the other parts' errors, whose tracebacks hold their rows)
+        # would make a cycle that keeps all of it until the garbage collector runs.
+        del outcomes
+        try:
+            raise error
+        finally:
+            del error
+    return [item for outcome in outcomes if isinstance(outcome, list) for item in outcome]
+
+
 def _count(status: str) -> int:
     """Rows inserted, from a command tag such as "INSERT 0 42"."""
     try:
@@ -108,6 +145,8 @@ class PostgresSink:
         self.config = config
         self.schema = Schema(config.db_schema, config.table)
         self._rows = RowBuilder(config.partitions_max_past_days, config.partitions_max_future_days)
+        # The blocks' encoding this sink takes as it is (rows made in the workers, see write_lines).
+        self.encoding = encoding_key(config.partitions_max_past_days, config.partitions_max_future_days)
         self._partitions = Partitions(self.schema, config.partitions_ahead)
         self._insert_events = self.schema.insert_events()
         self._insert_metrics = self.schema.insert_metrics()
@@ -199,27 +238,24 @@ class PostgresSink:
             return ACCEPTED
         now = datetime.now(UTC)
         parts = _split(events, self.config.parallel_parts)
-        if len(parts) == 1:
-            rejected = await self._write(events, now)
-        else:
-            # Each part runs until it awaits the server, then the next one encodes: the client's
-            # and the server's work overlap. Replays are idempotent, so when one part fails the
-            # runner may safely retry the whole batch, parts already committed included.
-            outcomes = await asyncio.gather(
-                *(self._write(part, now) for part in parts), return_exceptions=True
-            )
-            error = _first_error(outcomes)
-            if error is not None:
-                # Raised from here, the error's traceback references this frame; a local still
-                # referencing it (or the other parts' errors, whose tracebacks hold their rows)
-                # would make a cycle that keeps all of it until the garbage collector runs.
-                del outcomes
-                try:
-                    raise error
-                finally:
-                    del error
-            rejected = [item for outcome in outcomes if isinstance(outcome, list) for item in outcome]
+        rejected = await _in_parts([self._write(part, now) for part in parts])
         return WriteResult(rejected=rejected) if rejected else ACCEPTED
+
+    async def write_lines(self, blocks: list[Lines]) -> LinesResult:
+        """Write blocks whose staging rows were built and encoded where they were encoded (a
+        worker, :mod:`.copy`): one binary COPY of them per part. Blocks without them (read back
+        from a disk buffer, the daemon's own metrics and alerts) are decoded and written as rows."""
+        key = self.encoding
+        if not blocks or not all(block.encoded and key in block.encoded for block in blocks):
+            result = await self.write(lines.decode(blocks))
+            return LinesResult(lines.encode(result.retry), result.rejected)
+        now = datetime.now(UTC)
+        total = lines.count(blocks)
+        count = max(1, min(self.config.parallel_parts, total // _MIN_PART))
+        size = -(-total // count)  # ceiling
+        parts = [_cut_blocks(blocks, start, start + size) for start in range(0, total, size)]
+        rejected = await _in_parts([self._write_copy(part, now) for part in parts])
+        return LinesResult(rejected=rejected)
 
     async def _write(self, events: list[Event], now: datetime) -> list[tuple[Event, str]]:
         """Write ``events``; if PostgreSQL refuses a value, split the batch to find the culprits."""
@@ -242,6 +278,48 @@ class PostgresSink:
             return [*earlier, (events[0], f"refused by PostgreSQL: {reason}")]
         middle = len(events) // 2
         return await self._write(events[:middle], now) + await self._write(events[middle:], now)
+
+    async def _write_copy(self, blocks: list[Lines], now: datetime) -> list[tuple[Event, str]]:
+        """:meth:`_write` for blocks with encoded rows (the same halving to find refused rows)."""
+        try:
+            async with self._pool.acquire() as conn:
+                await self._load_copy(conn, blocks, now)
+            return []
+        except Exception as exc:
+            outcome = classify(exc)
+            if outcome is not Outcome.REJECT:
+                raise self._error(exc, outcome, "write") from exc
+            reason = describe(exc)
+        total = lines.count(blocks)
+        if total == 1:
+            log.warning("PostgreSQL refused an event", extra={"sink": self.name, "error": reason})
+            line = next(block for block in blocks if len(block)).line(0)
+            return [(lines.decode_line(line), f"refused by PostgreSQL: {reason}")]
+        middle = total // 2
+        first = await self._write_copy(_cut_blocks(blocks, 0, middle), now)
+        return first + await self._write_copy(_cut_blocks(blocks, middle, total), now)
+
+    async def _load_copy(self, conn: Any, blocks: list[Lines], now: datetime) -> None:
+        timeout = self.config.command_timeout
+        key = self.encoding
+        encoded = [block.encoded[key] for block in blocks if block.encoded]
+        days: set[date] = set()
+        for part in encoded:
+            days |= days_of(part.names)
+        await self._partitions.ensure(conn, days, now.date())
+        # A memoryview: asyncpg takes bytes for a file name (os.fspath accepts them).
+        data = memoryview(b"".join([HEADER, *(part.data for part in encoded), TRAILER]))
+        async with conn.transaction():
+            await conn.copy_to_table(
+                STAGE_EVENTS, source=data, columns=STAGE_EVENT_NAMES, format="binary", timeout=timeout
+            )
+            inserted = _count(await conn.execute(self._insert_events, self._window, timeout=timeout))
+        total = sum(len(part.ends) for part in encoded)
+        if inserted < total:
+            log.debug(
+                "Rows already stored were skipped",
+                extra={"sink": self.name, "rows": total, "skipped": total - inserted},
+            )
 
     async def _load(self, conn: Any, rows: Rows, now: datetime) -> None:
         timeout = self.config.command_timeout

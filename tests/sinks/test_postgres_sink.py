@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import time
 import uuid
+from array import array
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 from logflume.config import parse_config
 from logflume.errors import FatalSinkError, RetryableSinkError
 from logflume.events import META_KEY, Event
-from logflume.lines import Lines
+from logflume.lines import Encoded, Lines
 from logflume.sinks.encoders import make_encoder
 from logflume.sinks.postgres.config import PostgresSinkConfig
 from logflume.sinks.postgres.sink import PostgresSink
@@ -570,3 +572,28 @@ class TestWorkerEncodedRows:
         assert ["f00d-1", "f00d-2"] == await stored_ids(db, table)
         metrics = await db.fetch(f'SELECT event_id FROM "{table}_metrics"')
         assert [("metric-1",)] == [tuple(r) for r in metrics]
+
+    async def test_a_row_encoded_wrongly_is_stored_the_sinks_own_way(
+        self, sink: PostgresSink, db: asyncpg.Connection, table: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Should an encoded row be malformed (a fault in the encoder, here a boolean of two bytes),
+        the server's refusal narrows it down to that row, which is then built and stored the
+        sink's own way: nothing is lost or dead-lettered."""
+        events = [make_event(n) for n in range(10)]
+        (block,) = worker_blocks(sink, events)
+        assert block.encoded is not None
+        encoded = block.encoded[sink.encoding]
+        start, end = encoded.ends[3], encoded.ends[4]
+        item = bytes(encoded.data[start:end])
+        assert item.endswith(b"\x00\x00\x00\x01\x00")  # ts_fallback false, the last field
+        broken = item[:-5] + b"\x00\x00\x00\x02\x00\x00"
+        data = bytes(encoded.data[:start]) + broken + bytes(encoded.data[end:])
+        ends = array("q", [*encoded.ends[:4], *(e + 1 for e in encoded.ends[4:])])
+        block.encoded[sink.encoding] = Encoded(data, ends, encoded.names)
+        caplog.set_level(logging.DEBUG, logger="logflume.sinks.postgres")
+        result = await sink.write_lines([block])
+        assert result.rejected == []
+        assert sorted(f"f00d-{n:x}" for n in range(10)) == await stored_ids(db, table)
+        refused = [r for r in caplog.records if r.getMessage() == "Encoded row refused"]
+        assert len(refused) == 1  # the server did refuse it, and only that row in the end
+        assert "binary" in str(refused[0].__dict__.get("error"))

@@ -292,9 +292,12 @@ class PostgresSink:
             reason = describe(exc)
         total = lines.count(blocks)
         if total == 1:
-            log.warning("PostgreSQL refused an event", extra={"sink": self.name, "error": reason})
+            # The one row refused: written once more the sink's own way, which rejects it with the
+            # server's reason if the server refuses the value, and stores it should the fault
+            # have been in the encoded row.
+            log.debug("Encoded row refused", extra={"sink": self.name, "error": reason})
             line = next(block for block in blocks if len(block)).line(0)
-            return [(lines.decode_line(line), f"refused by PostgreSQL: {reason}")]
+            return await self._write([lines.decode_line(line)], now)
         middle = total // 2
         first = await self._write_copy(_cut_blocks(blocks, 0, middle), now)
         return first + await self._write_copy(_cut_blocks(blocks, middle, total), now)

@@ -3,7 +3,7 @@
 The pipeline (in the processor or in a worker process) encodes every event once, as one line of
 JSON ending in a newline, and hands the sinks :class:`Lines`: the lines of consecutive events of
 one source, end to end in one ``bytes``, with where each line ends. The file and S3 sinks write
-those bytes as they are; the PostgreSQL sink, which needs the values, decodes them. So a
+those bytes as they are; other sinks take their own encoding made beside the lines (below). So a
 worker process returns bytes, not objects (returning pickled dicts costs as much as the work it
 saved, see bench/transfer.py), and the runner's memory holds ~600 bytes per event instead of a
 decoded dict of ~3 KB.
@@ -12,10 +12,11 @@ A JSON string never holds a raw newline (JSON escapes it), so ``b"\\n"`` only ev
 lines, and ``b"[" + lines joined by "," + b"]"`` is the JSON array of the events.
 
 A block may also carry what a sink would otherwise make of its events, encoded where the events
-were still objects (:attr:`Lines.encoded`, keyed by the sink's encoding, e.g. an Elasticsearch
-``_bulk`` body): the worker builds it, so the sink in the daemon's process joins bytes instead of
-decoding and encoding each event again. It follows the block through cuts and joins; a block
-without it (read back from a disk buffer, made by a test) is encoded by the sink itself.
+were still objects (:attr:`Lines.encoded`, keyed by the sink's encoding: Elasticsearch ``_bulk``
+items, PostgreSQL binary COPY rows): the worker builds it, so the sink in the daemon's process
+joins bytes instead of decoding and encoding each event again. It follows the block through cuts
+and joins; a block without it (read back from a disk buffer, made by a test) is encoded by the
+sink itself.
 
 Encoding never fails: what orjson refuses (nesting past 255 levels, integers past 64 bits, lone
 surrogates) is written by :mod:`logflume.jsontext`, which takes any value.

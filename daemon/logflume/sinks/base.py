@@ -22,9 +22,9 @@ shared by every sink.
 
 Events reach the runner already encoded, as JSON lines (:class:`~logflume.lines.Lines`). A sink
 that writes JSON lines as they are (file, S3), or the encoding of them it names as its
-``encoding`` (Elasticsearch's ``_bulk`` items, made in the workers), also implements
-:class:`LineSink`'s ``write_lines`` and takes them without decoding; for any other sink the runner
-decodes them first.
+``encoding`` (Elasticsearch's ``_bulk`` items, PostgreSQL's COPY rows, made in the workers), also
+implements :class:`LineSink`'s ``write_lines`` and takes them without decoding; for any other sink
+the runner decodes them first.
 """
 
 from __future__ import annotations

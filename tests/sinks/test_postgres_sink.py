@@ -597,3 +597,7 @@ class TestWorkerEncodedRows:
         refused = [r for r in caplog.records if r.getMessage() == "Encoded row refused"]
         assert len(refused) == 1  # the server did refuse it, and only that row in the end
         assert "binary" in str(refused[0].__dict__.get("error"))
+
+    async def test_blocks_without_events_write_nothing(self, sink: PostgresSink) -> None:
+        empty = Lines("proxy", b"", array("q"), {sink.encoding: Encoded(b"", array("q"))})
+        assert (await sink.write_lines([empty, empty])).rejected == []

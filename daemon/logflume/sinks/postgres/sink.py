@@ -251,6 +251,8 @@ class PostgresSink:
             return LinesResult(lines.encode(result.retry), result.rejected)
         now = datetime.now(UTC)
         total = lines.count(blocks)
+        if not total:
+            return LinesResult()
         count = max(1, min(self.config.parallel_parts, total // _MIN_PART))
         size = -(-total // count)  # ceiling
         parts = [_cut_blocks(blocks, start, start + size) for start in range(0, total, size)]

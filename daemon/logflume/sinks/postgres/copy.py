@@ -56,10 +56,9 @@ def encode_row(out: bytearray, row: Record) -> None:
     (eid, ts, level, logger, message, request_id, user_id, provider, model, tokens, rt, status,
      ip, source, ingested, data, fallback) = row  # fmt: skip
     out += _FIELDS
-    for value in (eid,):
-        raw = value.encode()
-        out += _size(len(raw))
-        out += raw
+    raw = eid.encode()  # never NULL: an event without an id gets one from its content
+    out += _size(len(raw))
+    out += raw
     out += _int8(8, (ts - _EPOCH) // _MICROSECOND)
     for value in (level, logger, message, request_id, user_id, provider, model):
         if value is None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from array import array
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -15,12 +15,12 @@ from logflume.errors import FatalSinkError, RetryableSinkError
 from logflume.events import META_KEY, DeadLetter, Event
 from logflume.lines import Encoded, Lines
 from logflume.sinks.elasticsearch.sink import ElasticsearchSink
-from logflume.sinks.encoders import make_encoder
 from logflume.sinks.runner import SinkRunner
 from tests.fixtures.common import free_port
 from tests.searchnode.api import NodeApi
 from tests.searchnode.helpers import FLAVORS, drop, make_events, new_prefix, node_for, sink_config
 from tests.searchnode.node import SearchNode
+from tests.sinks import encoded
 from tests.sinks.ready import ready
 
 # An index whose mapping refuses text in ``strict_code`` (created before the sink writes to it).
@@ -44,16 +44,11 @@ async def prefix(node: SearchNode) -> AsyncIterator[str]:
 
 def worker_blocks(sink: ElasticsearchSink, events: list[Event], size: int = 300) -> list[Lines]:
     """``events`` as a worker process hands them over: blocks of lines, each with the sink's bulk
-    items made beside them (and a file sink's encoding, which this sink must ignore)."""
-    encoder = make_encoder(sink.encoding)
-    assert encoder is not None
-    blocks = []
-    for start in range(0, len(events), size):
-        part = events[start : start + size]
-        block = Lines.of("proxy", part)
-        block.encoded = {sink.encoding: encoder(part, block, time.time())}
-        block.encoded["other-sink"] = Encoded(b"x" * len(part), array("q", range(1, len(part) + 1)))
-        blocks.append(block)
+    items made beside them (and another sink's encoding, which this sink must ignore)."""
+    blocks = encoded.worker_blocks(sink.encoding, events, size)
+    for block in blocks:
+        assert block.encoded is not None
+        block.encoded["other-sink"] = Encoded(b"x" * len(block), array("q", range(1, len(block) + 1)))
     return blocks
 
 
@@ -192,28 +187,12 @@ class TestItemOutcomes:
         """Events for an index whose primary shard cannot be allocated come back 503 after
         shard_timeout: write() hands exactly those back for retry and stores the rest; once the
         shard is allocated, writing the retry list stores them, every event once."""
-        stuck = f"{prefix}-2026-01-16"
-        unallocatable = {"number_of_replicas": 0, "routing.allocation.require._name": "nowhere"}
         events = make_events("shard", 20, days=2)
-        sink = ElasticsearchSink(sink_config(node, prefix, shard_timeout="1s"))
-        await ready(sink)
-        try:
-            async with NodeApi.of(node) as api:
-                await api.put(f"/{stuck}?wait_for_active_shards=0", {"settings": {"index": unallocatable}})
-            first = await sink.write(events)
-            async with NodeApi.of(node) as api:
-                await api.put(f"/{stuck}/_settings", {"index.routing.allocation.require._name": None})
-                await api.get(f"/_cluster/health/{stuck}?wait_for_status=green&timeout=60s")
-            second = await sink.write(first.retry)
-        finally:
-            await sink.close()
-        async with NodeApi.of(node) as api:
-            counts = await api.event_id_counts(f"{prefix}-*")
+        first, second, counts = await stuck_shard_round(node, prefix, events, ElasticsearchSink.write)
 
         assert [event for event in events if event["timestamp"].startswith("2026-01-16")] == first.retry
         assert (first.rejected, second.retry, second.rejected) == ([], [], [])
         assert Counter({f"shard-{n}": 1 for n in range(20)}) == counts
-
 
     async def test_worker_encoded_items_for_an_unavailable_shard_are_retried_with_their_items(
         self, node: SearchNode, prefix: str
@@ -221,28 +200,43 @@ class TestItemOutcomes:
         """As above, for blocks whose bulk items were made in a worker: write_lines hands back the
         parts of the blocks for the stuck index, their items still with them; writing those once
         the shard is allocated stores every event once."""
-        stuck = f"{prefix}-2026-01-16"
-        unallocatable = {"number_of_replicas": 0, "routing.allocation.require._name": "nowhere"}
         events = make_events("wshard", 20, days=2)
-        sink = ElasticsearchSink(sink_config(node, prefix, shard_timeout="1s"))
-        await ready(sink)
-        try:
-            async with NodeApi.of(node) as api:
-                await api.put(f"/{stuck}?wait_for_active_shards=0", {"settings": {"index": unallocatable}})
-            first = await sink.write_lines(worker_blocks(sink, events, size=8))
-            async with NodeApi.of(node) as api:
-                await api.put(f"/{stuck}/_settings", {"index.routing.allocation.require._name": None})
-                await api.get(f"/_cluster/health/{stuck}?wait_for_status=green&timeout=60s")
-            second = await sink.write_lines(first.retry)
-        finally:
-            await sink.close()
-        async with NodeApi.of(node) as api:
-            counts = await api.event_id_counts(f"{prefix}-*")
+        encoding = ElasticsearchSink(sink_config(node, prefix)).encoding
+        blocks = encoded.worker_blocks(encoding, events, size=8)
+        first, second, counts = await stuck_shard_round(node, prefix, blocks, ElasticsearchSink.write_lines)
 
         assert [e for e in events if e["timestamp"].startswith("2026-01-16")] == lines.decode(first.retry)
-        assert all(block.encoded is not None and sink.encoding in block.encoded for block in first.retry)
+        assert all(block.encoded is not None and encoding in block.encoded for block in first.retry)
         assert (first.rejected, second.retry, second.rejected) == ([], [], [])
         assert Counter({f"wshard-{n}": 1 for n in range(20)}) == counts
+
+
+async def stuck_shard_round(
+    node: SearchNode,
+    prefix: str,
+    batch: Any,
+    write: Callable[[ElasticsearchSink, Any], Awaitable[Any]],
+) -> tuple[Any, Any, Counter[str]]:
+    """``write`` ``batch`` (events or blocks over two days) while the second day's index cannot
+    allocate its shard, then allocate it and write what the first write handed back for retry;
+    the two results and the documents stored per event_id."""
+    stuck = f"{prefix}-2026-01-16"
+    unallocatable = {"number_of_replicas": 0, "routing.allocation.require._name": "nowhere"}
+    sink = ElasticsearchSink(sink_config(node, prefix, shard_timeout="1s"))
+    await ready(sink)
+    try:
+        async with NodeApi.of(node) as api:
+            await api.put(f"/{stuck}?wait_for_active_shards=0", {"settings": {"index": unallocatable}})
+        first = await write(sink, batch)
+        async with NodeApi.of(node) as api:
+            await api.put(f"/{stuck}/_settings", {"index.routing.allocation.require._name": None})
+            await api.get(f"/_cluster/health/{stuck}?wait_for_status=green&timeout=60s")
+        second = await write(sink, first.retry)
+    finally:
+        await sink.close()
+    async with NodeApi.of(node) as api:
+        counts = await api.event_id_counts(f"{prefix}-*")
+    return first, second, counts
 
 
 class TestTemplate:

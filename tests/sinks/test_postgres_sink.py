@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import time
 import uuid
 from array import array
 from collections.abc import AsyncIterator
@@ -19,12 +18,12 @@ from logflume.config import parse_config
 from logflume.errors import FatalSinkError, RetryableSinkError
 from logflume.events import META_KEY, Event
 from logflume.lines import Encoded, Lines
-from logflume.sinks.encoders import make_encoder
 from logflume.sinks.postgres.config import PostgresSinkConfig
 from logflume.sinks.postgres.sink import PostgresSink
 from logflume.sinks.registry import SinkContext, build_sink
 from tests.fixtures.common import free_port
 from tests.fixtures.postgres import PASSWORD, PostgresServer
+from tests.sinks import encoded
 from tests.sinks.ready import ready
 
 TODAY = datetime.now(UTC).date()
@@ -203,15 +202,20 @@ class TestDelivery:
         expected = ["f00d-1", "f00d-3"]
         assert expected == await stored_ids(db, table)
 
+    @pytest.mark.parametrize("rows", ["sink-built", "worker-encoded"])
     async def test_an_event_postgres_refuses_is_rejected_alone(
-        self, sink: PostgresSink, db: asyncpg.Connection, table: str
+        self, sink: PostgresSink, db: asyncpg.Connection, table: str, rows: str
     ) -> None:
         """When the server refuses one row (here a CHECK constraint), the batch is split until only
-        that event is rejected; every other event is stored."""
+        that event is rejected, as it was; every other event is stored. The same whether the sink
+        builds the rows or they come encoded for binary COPY from a worker."""
         await db.execute(f"ALTER TABLE \"{table}\" ADD CONSTRAINT refuse CHECK (message <> 'refuse me')")
         events = [make_event(n) for n in range(3000)]  # written in parallel parts
         events[2222]["message"] = "refuse me"
-        result = await sink.write(events)
+        if rows == "worker-encoded":
+            result: Any = await sink.write_lines(worker_blocks(sink, events))
+        else:
+            result = await sink.write(events)
         assert [events[2222]] == [event for event, _ in result.rejected]
         assert "CheckViolationError" in result.rejected[0][1]
         assert sorted(f"f00d-{n:x}" for n in range(3000) if n != 2222) == await stored_ids(db, table)
@@ -472,16 +476,7 @@ class TestTls:
 def worker_blocks(sink: PostgresSink, events: list[Event], size: int = 500) -> list[Lines]:
     """``events`` as a worker hands them over: blocks of lines, each with the sink's staging rows
     encoded for binary COPY beside them, where the encoder makes them."""
-    encoder = make_encoder(sink.encoding)
-    assert encoder is not None
-    blocks = []
-    for start in range(0, len(events), size):
-        part = events[start : start + size]
-        block = Lines.of("proxy", part)
-        made = encoder(part, block, time.time())
-        block.encoded = {sink.encoding: made} if made is not None else None
-        blocks.append(block)
-    return blocks
+    return encoded.worker_blocks(sink.encoding, events, size)
 
 
 def varied_events(count: int) -> list[Event]:
@@ -538,19 +533,6 @@ class TestWorkerEncodedRows:
         theirs = [dict(row) for row in await db.fetch(query.format(table + "_w"))]
         assert len(mine) == 3000
         assert mine == theirs
-
-    async def test_a_row_postgres_refuses_is_rejected_alone(
-        self, sink: PostgresSink, db: asyncpg.Connection, table: str
-    ) -> None:
-        """As with the sink's own rows: the encoded rows are halved until only the refused event
-        is left, which comes back as it was; every other event is stored."""
-        await db.execute(f"ALTER TABLE \"{table}\" ADD CONSTRAINT refuse CHECK (message <> 'refuse me')")
-        events = [make_event(n) for n in range(3000)]  # written in parallel parts
-        events[2222]["message"] = "refuse me"
-        result = await sink.write_lines(worker_blocks(sink, events))
-        assert [events[2222]] == [event for event, _ in result.rejected]
-        assert "CheckViolationError" in result.rejected[0][1]
-        assert sorted(f"f00d-{n:x}" for n in range(3000) if n != 2222) == await stored_ids(db, table)
 
     async def test_blocks_with_metrics_or_without_rows_are_written_by_the_sink(
         self, sink: PostgresSink, db: asyncpg.Connection, table: str

@@ -51,32 +51,29 @@ def days_of(names: frozenset[str]) -> set[date]:
     return {date.fromisoformat(name) for name in names}
 
 
+def _text(out: bytearray, value: str | None) -> None:
+    if value is None:
+        out += _NULL
+    else:
+        raw = value.encode()
+        out += _size(len(raw))
+        out += raw
+
+
 def encode_row(out: bytearray, row: Record) -> None:
     """Append one staging row (see :data:`STAGE_EVENT_COLUMNS` for the order and types)."""
     (eid, ts, level, logger, message, request_id, user_id, provider, model, tokens, rt, status,
      ip, source, ingested, data, fallback) = row  # fmt: skip
     out += _FIELDS
-    raw = eid.encode()  # never NULL: an event without an id gets one from its content
-    out += _size(len(raw))
-    out += raw
+    _text(out, eid)  # never NULL: an event without an id gets one from its content
     out += _int8(8, (ts - _EPOCH) // _MICROSECOND)
     for value in (level, logger, message, request_id, user_id, provider, model):
-        if value is None:
-            out += _NULL
-        else:
-            raw = value.encode()
-            out += _size(len(raw))
-            out += raw
+        _text(out, value)
     out += _NULL if tokens is None else _int8(8, tokens)
     out += _NULL if rt is None else _float8(8, rt)
     out += _NULL if status is None else _int4(4, status)
-    for value in (ip, source):
-        if value is None:
-            out += _NULL
-        else:
-            raw = value.encode()
-            out += _size(len(raw))
-            out += raw
+    _text(out, ip)
+    _text(out, source)
     out += _NULL if ingested is None else _int8(8, (ingested - _EPOCH) // _MICROSECOND)
     out += _size(len(data))
     out += data
